@@ -1,0 +1,613 @@
+//! Criterion data for the Pomerium Policy Language: string and string-list matchers,
+//! `source_ip` networks, `date` ranges, `day_of_week` sets and `time_of_day` windows.
+//!
+//! [`crate::policy::ppl`] owns the grammar (rules, bodies, operators, criterion names) and calls the
+//! `parse_*` functions here for each criterion's data. Like the rest of config loading they
+//! never stop early: every problem is pushed into [`Problems`] with its dotted path, and a
+//! function returns `None` when it reported anything.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::config::node::Node;
+use crate::config::problem::{Problems, index, join};
+
+/// The keys of a string matcher map.
+pub const STRING_KEYS: [&str; 6] = ["is", "starts_with", "ends_with", "contains", "in", "not_in"];
+/// The keys of a string-list matcher map.
+pub const LIST_KEYS: [&str; 3] = ["has", "is", "exclude"];
+
+/// Records "expected WHAT, found KIND" at `path`.
+pub(crate) fn expected(problems: &mut Problems, path: &str, what: &str, node: &Node) {
+    problems.push(path, format!("expected {what}, found {}", node.kind()));
+}
+
+/// How matcher values are normalised before they are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Case {
+    /// Stored as written.
+    Keep,
+    /// Lowercased (`email`, `domain`: compared case-insensitively).
+    Lower,
+    /// Uppercased (`http_method`).
+    Upper,
+}
+
+/// A non-empty string from a scalar (numbers and booleans use their written form).
+fn text(node: &Node, path: &str, case: Case, problems: &mut Problems) -> Option<String> {
+    let Some(s) = node.as_scalar_string() else {
+        expected(problems, path, "a string", node);
+        return None;
+    };
+    if s.is_empty() {
+        problems.push(path, "empty string");
+        return None;
+    }
+    Some(match case {
+        Case::Keep => s,
+        Case::Lower => s.to_lowercase(),
+        Case::Upper => s.to_uppercase(),
+    })
+}
+
+/// A non-empty list of non-empty strings.
+fn texts(node: &Node, path: &str, case: Case, problems: &mut Problems) -> Option<Vec<String>> {
+    let Node::List(items) = node else {
+        expected(problems, path, "a list of strings", node);
+        return None;
+    };
+    if items.is_empty() {
+        problems.push(path, "empty list");
+        return None;
+    }
+    let out: Vec<_> = (items.iter().enumerate())
+        .filter_map(|(i, item)| text(item, &index(path, i), case, problems))
+        .collect();
+    (out.len() == items.len()).then_some(out)
+}
+
+/// The entries of a map value; reports a non-map or an empty map and yields no entries.
+fn entries<'a>(
+    node: &'a Node,
+    path: &str,
+    what: &str,
+    problems: &mut Problems,
+) -> &'a [(String, Node)] {
+    match node {
+        Node::Map(entries) if entries.is_empty() => {
+            problems.push(path, format!("empty map; expected {what}"));
+            &[]
+        }
+        Node::Map(entries) => entries,
+        other => {
+            expected(problems, path, what, other);
+            &[]
+        }
+    }
+}
+
+/// One test of a string matcher.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StringCheck {
+    /// Equal to the value.
+    Is(String),
+    /// Starts with the value.
+    StartsWith(String),
+    /// Ends with the value.
+    EndsWith(String),
+    /// Contains the value.
+    Contains(String),
+    /// Equal to one of the values.
+    In(Vec<String>),
+    /// Equal to none of the values.
+    NotIn(Vec<String>),
+}
+
+/// A string matcher: every check must hold (they are AND-ed). For `email` and `domain` the
+/// values are stored lowercased and compared case-insensitively; for `http_method` they are
+/// stored uppercased.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StringMatcher {
+    /// The checks, in file order; never empty.
+    pub checks: Vec<StringCheck>,
+}
+
+/// Parses a string matcher: a bare scalar (`is`) or a map of [`STRING_KEYS`].
+pub fn parse_string_matcher(
+    node: &Node,
+    path: &str,
+    case: Case,
+    problems: &mut Problems,
+) -> Option<StringMatcher> {
+    if !matches!(node, Node::Map(_) | Node::List(_) | Node::Null) {
+        return text(node, path, case, problems).map(|s| StringMatcher {
+            checks: vec![StringCheck::Is(s)],
+        });
+    }
+    let entries = entries(
+        node,
+        path,
+        "a string or a map of is/starts_with/ends_with/contains/in/not_in",
+        problems,
+    );
+    let mut checks = Vec::new();
+    for (key, value) in entries {
+        let p = join(path, key);
+        let check = match key.as_str() {
+            "is" => text(value, &p, case, problems).map(StringCheck::Is),
+            "starts_with" => text(value, &p, case, problems).map(StringCheck::StartsWith),
+            "ends_with" => text(value, &p, case, problems).map(StringCheck::EndsWith),
+            "contains" => text(value, &p, case, problems).map(StringCheck::Contains),
+            "in" => texts(value, &p, case, problems).map(StringCheck::In),
+            "not_in" => texts(value, &p, case, problems).map(StringCheck::NotIn),
+            _ => {
+                problems.unknown_key(path, key, &STRING_KEYS);
+                None
+            }
+        };
+        checks.extend(check);
+    }
+    (!entries.is_empty() && checks.len() == entries.len()).then_some(StringMatcher { checks })
+}
+
+/// One test of a string-list matcher.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListCheck {
+    /// The list contains the value.
+    Has(String),
+    /// The list has exactly one element, equal to the value.
+    Is(String),
+    /// The list does not contain the value.
+    Exclude(String),
+}
+
+/// A string-list matcher (for `groups` and `claim/…`): every check must hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListMatcher {
+    /// The checks, in file order; never empty.
+    pub checks: Vec<ListCheck>,
+}
+
+/// Parses a string-list matcher: a bare scalar (`has`) or a map of [`LIST_KEYS`].
+pub fn parse_list_matcher(node: &Node, path: &str, problems: &mut Problems) -> Option<ListMatcher> {
+    if !matches!(node, Node::Map(_) | Node::List(_) | Node::Null) {
+        return text(node, path, Case::Keep, problems).map(|s| ListMatcher {
+            checks: vec![ListCheck::Has(s)],
+        });
+    }
+    let entries = entries(node, path, "a string or a map of has/is/exclude", problems);
+    let mut checks = Vec::new();
+    for (key, value) in entries {
+        let p = join(path, key);
+        let check = match key.as_str() {
+            "has" => text(value, &p, Case::Keep, problems).map(ListCheck::Has),
+            "is" => text(value, &p, Case::Keep, problems).map(ListCheck::Is),
+            "exclude" => text(value, &p, Case::Keep, problems).map(ListCheck::Exclude),
+            _ => {
+                problems.unknown_key(path, key, &LIST_KEYS);
+                None
+            }
+        };
+        checks.extend(check);
+    }
+    (!entries.is_empty() && checks.len() == entries.len()).then_some(ListMatcher { checks })
+}
+
+/// Parses `source_ip` data: one IP or CIDR string, or a non-empty list of them. A bare
+/// address becomes a /32 or /128; host bits of a CIDR are cleared (`10.1.2.3/8` → `10.0.0.0/8`).
+pub fn parse_source_ip(node: &Node, path: &str, problems: &mut Problems) -> Option<Vec<IpNet>> {
+    let one = |node: &Node, path: &str, problems: &mut Problems| {
+        let s = text(node, path, Case::Keep, problems)?;
+        let net = s
+            .parse::<IpNet>()
+            .ok()
+            .or_else(|| s.parse::<IpAddr>().ok().map(IpNet::from));
+        if net.is_none() {
+            problems.push(path, format!("{s:?} is not an IP address or CIDR"));
+        }
+        net.map(|n| n.trunc())
+    };
+    match node {
+        Node::List(items) if items.is_empty() => {
+            problems.push(path, "empty list");
+            None
+        }
+        Node::List(items) => {
+            let nets: Vec<_> = (items.iter().enumerate())
+                .filter_map(|(i, n)| one(n, &index(path, i), problems))
+                .collect();
+            (nets.len() == items.len()).then_some(nets)
+        }
+        Node::Map(_) | Node::Null => {
+            expected(
+                problems,
+                path,
+                "an IP address or CIDR, or a list of them",
+                node,
+            );
+            None
+        }
+        _ => one(node, path, problems).map(|n| vec![n]),
+    }
+}
+
+/// A validated RFC 3339 timestamp (or plain `YYYY-MM-DD` date, meaning midnight UTC).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Timestamp {
+    /// The text as written in the configuration.
+    pub text: String,
+    /// Seconds since the Unix epoch, UTC.
+    pub unix_seconds: i64,
+    /// Nanoseconds within that second (from the fractional part, truncated to 9 digits).
+    pub nanos: u32,
+}
+
+/// A `date` criterion: the request time must be after `after` and before `before`.
+/// At least one bound is set; when both are, `after` is earlier.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DateRange {
+    /// Lower bound (exclusive).
+    pub after: Option<Timestamp>,
+    /// Upper bound (exclusive).
+    pub before: Option<Timestamp>,
+}
+
+/// Two ASCII digits at `at` as a number.
+fn two(b: &[u8], at: usize) -> Option<i64> {
+    match (b.get(at), b.get(at + 1)) {
+        (Some(h), Some(l)) if h.is_ascii_digit() && l.is_ascii_digit() => {
+            Some(i64::from((h - b'0') * 10 + (l - b'0')))
+        }
+        _ => None,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
+}
+
+/// Parses `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SS(.fff)?(Z|±HH:MM)`.
+pub fn parse_timestamp(s: &str) -> Option<Timestamp> {
+    let b = s.as_bytes();
+    let (y, m, d) = (two(b, 0)? * 100 + two(b, 2)?, two(b, 5)?, two(b, 8)?);
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let max_day = match m {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        1..=12 => 31,
+        _ => return None,
+    };
+    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') || d < 1 || d > max_day {
+        return None;
+    }
+    let days = days_from_civil(y, m, d);
+    let text = s.to_owned();
+    if b.len() == 10 {
+        return Some(Timestamp {
+            text,
+            unix_seconds: days * 86_400,
+            nanos: 0,
+        });
+    }
+    let (h, mi, sec) = (two(b, 11)?, two(b, 14)?, two(b, 17)?);
+    if !matches!(b.get(10), Some(b'T' | b't'))
+        || b.get(13) != Some(&b':')
+        || b.get(16) != Some(&b':')
+        || h > 23
+        || mi > 59
+        || sec > 59
+    {
+        return None;
+    }
+    let (mut i, mut nanos, mut digits) = (19, 0u32, 0);
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        while let Some(c) = b.get(i).filter(|c| c.is_ascii_digit()) {
+            if digits < 9 {
+                nanos = nanos * 10 + u32::from(c - b'0');
+                digits += 1;
+            }
+            i += 1;
+        }
+        if digits == 0 {
+            return None;
+        }
+        nanos *= 10u32.pow(9 - digits);
+    }
+    let offset = match b.get(i..)? {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), rest @ ..] if rest.len() == 5 && rest.get(2) == Some(&b':') => {
+            let (oh, om) = (two(rest, 0)?, two(rest, 3)?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            (oh * 3600 + om * 60) * if *sign == b'+' { 1 } else { -1 }
+        }
+        _ => return None,
+    };
+    let unix_seconds = days * 86_400 + h * 3600 + mi * 60 + sec - offset;
+    Some(Timestamp {
+        text,
+        unix_seconds,
+        nanos,
+    })
+}
+
+/// Parses the `after` / `before` bounds shared by `date` and `time_of_day`; `extra` handles
+/// (and reports) any other key.
+fn bounds<T>(
+    node: &Node,
+    path: &str,
+    what: &str,
+    problems: &mut Problems,
+    parse: impl Fn(&str) -> Option<T>,
+    mut extra: impl FnMut(&str, &Node, &mut Problems),
+) -> Option<(Option<T>, Option<T>)> {
+    let before_count = problems.errors().len();
+    let (mut after, mut before) = (None, None);
+    for (key, value) in entries(node, path, "a map with `after` and/or `before`", problems) {
+        let p = join(path, key);
+        let slot = match key.as_str() {
+            "after" => &mut after,
+            "before" => &mut before,
+            _ => {
+                extra(key, value, problems);
+                continue;
+            }
+        };
+        if let Some(s) = text(value, &p, Case::Keep, problems) {
+            *slot = parse(&s);
+            if slot.is_none() {
+                problems.push(p, format!("{s:?} is not {what}"));
+            }
+        }
+    }
+    if problems.errors().len() == before_count && after.is_none() && before.is_none() {
+        problems.push(path, "needs `after` and/or `before`");
+    }
+    (problems.errors().len() == before_count).then_some((after, before))
+}
+
+/// Parses `date` data: a map with `after` and/or `before` timestamps.
+pub fn parse_date(node: &Node, path: &str, problems: &mut Problems) -> Option<DateRange> {
+    let what = "an RFC 3339 timestamp (2024-05-01T09:00:00Z) or a date (2024-05-01)";
+    let unknown = |key: &str, _: &Node, problems: &mut Problems| {
+        problems.unknown_key(path, key, &["after", "before"])
+    };
+    let (after, before) = bounds(node, path, what, problems, parse_timestamp, unknown)?;
+    if let (Some(a), Some(b)) = (&after, &before)
+        && (a.unix_seconds, a.nanos) >= (b.unix_seconds, b.nanos)
+    {
+        problems.push(path, "`after` must be earlier than `before`");
+        return None;
+    }
+    Some(DateRange { after, before })
+}
+
+/// Parses `HH:MM` or `HH:MM:SS` into seconds since midnight.
+pub fn parse_clock(s: &str) -> Option<u32> {
+    let b = s.as_bytes();
+    let (h, m) = (two(b, 0)?, two(b, 3)?);
+    let sec = match b.len() {
+        5 => 0,
+        8 if b.get(5) == Some(&b':') => two(b, 6)?,
+        _ => return None,
+    };
+    if b.get(2) != Some(&b':') || h > 23 || m > 59 || sec > 59 {
+        return None;
+    }
+    u32::try_from(h * 3600 + m * 60 + sec).ok()
+}
+
+/// A `time_of_day` criterion: local time in `timezone` after `after` and before `before`.
+/// When `after` is later than `before` the window wraps past midnight (22:00–06:00).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TimeWindow {
+    /// An IANA zone name (`Europe/Paris`), kept as written; resolved by the evaluator.
+    pub timezone: String,
+    /// Lower bound, seconds since local midnight.
+    pub after: Option<u32>,
+    /// Upper bound, seconds since local midnight.
+    pub before: Option<u32>,
+}
+
+/// Parses `time_of_day` data: `timezone` (required) and `after` and/or `before`.
+pub fn parse_time_of_day(node: &Node, path: &str, problems: &mut Problems) -> Option<TimeWindow> {
+    let mut timezone = None;
+    let mut zone_seen = false;
+    let extra = |key: &str, value: &Node, problems: &mut Problems| {
+        if key == "timezone" {
+            zone_seen = true;
+            timezone = text(value, &join(path, key), Case::Keep, problems);
+        } else {
+            problems.unknown_key(path, key, &["timezone", "after", "before"]);
+        }
+    };
+    let bounds = bounds(
+        node,
+        path,
+        "a time of day (HH:MM or HH:MM:SS)",
+        problems,
+        parse_clock,
+        extra,
+    );
+    if matches!(node, Node::Map(e) if !e.is_empty()) && !zone_seen {
+        problems.push(path, "missing required key `timezone`");
+    }
+    let ((after, before), timezone) = (bounds?, timezone?);
+    if after.is_some() && after == before {
+        problems.push(path, "`after` and `before` are equal");
+        return None;
+    }
+    Some(TimeWindow {
+        timezone,
+        after,
+        before,
+    })
+}
+
+/// Day names, Monday first; index = bit in [`DaySet`].
+const DAYS: [&str; 7] = [
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+];
+
+/// A set of days of the week: bit 0 = Monday … bit 6 = Sunday.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DaySet {
+    /// The day bits; only the low 7 are used, never all zero.
+    pub bits: u8,
+}
+
+impl DaySet {
+    /// Every day (`*`).
+    pub const ALL: DaySet = DaySet { bits: 0x7f };
+
+    /// Whether the set holds `day` (0 = Monday … 6 = Sunday).
+    pub fn contains(self, day: usize) -> bool {
+        day < 7 && self.bits & (1 << day) != 0
+    }
+}
+
+/// Day index of a 3-letter or full day name, case-insensitive.
+fn day(name: &str) -> Option<usize> {
+    let name = name.trim().to_ascii_lowercase();
+    DAYS.iter()
+        .position(|d| name.len() >= 3 && (*d == name || (name.len() == 3 && d.starts_with(&name))))
+}
+
+/// Parses `day_of_week` data: `*`, or comma-separated days and ranges (`mon-fri`). A range
+/// whose end comes before its start wraps through Sunday (`fri-mon`).
+pub fn parse_day_of_week(node: &Node, path: &str, problems: &mut Problems) -> Option<DaySet> {
+    let s = text(node, path, Case::Keep, problems)?;
+    let mut bits = 0u8;
+    let mut ok = true;
+    for token in s.split(',').map(str::trim) {
+        let range = match token.split_once('-') {
+            _ if token == "*" => Some((0, 6)),
+            Some((a, b)) => day(a).zip(day(b)),
+            None => day(token).map(|d| (d, d)),
+        };
+        let Some((first, last)) = range else {
+            problems.push(
+                path,
+                format!("{token:?} is not a day (mon … sun), a range (mon-fri) or `*`"),
+            );
+            ok = false;
+            continue;
+        };
+        let len = (last + 7 - first) % 7;
+        for i in 0..=len {
+            bits |= 1 << ((first + i) % 7);
+        }
+    }
+    ok.then_some(DaySet { bits })
+}
+
+fn quoted(f: &mut fmt::Formatter<'_>, list: &[String]) -> fmt::Result {
+    f.write_str("[")?;
+    for (i, s) in list.iter().enumerate() {
+        write!(f, "{}{s:?}", if i > 0 { ", " } else { "" })?;
+    }
+    f.write_str("]")
+}
+
+impl fmt::Display for StringMatcher {
+    /// `starts_with "a" and ends_with "b"`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, check) in self.checks.iter().enumerate() {
+            f.write_str(if i > 0 { " and " } else { "" })?;
+            match check {
+                StringCheck::Is(s) => write!(f, "is {s:?}")?,
+                StringCheck::StartsWith(s) => write!(f, "starts_with {s:?}")?,
+                StringCheck::EndsWith(s) => write!(f, "ends_with {s:?}")?,
+                StringCheck::Contains(s) => write!(f, "contains {s:?}")?,
+                StringCheck::In(l) => {
+                    f.write_str("in ")?;
+                    quoted(f, l)?
+                }
+                StringCheck::NotIn(l) => {
+                    f.write_str("not_in ")?;
+                    quoted(f, l)?
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for ListMatcher {
+    /// `has "a" and exclude "b"`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, check) in self.checks.iter().enumerate() {
+            f.write_str(if i > 0 { " and " } else { "" })?;
+            match check {
+                ListCheck::Has(s) => write!(f, "has {s:?}")?,
+                ListCheck::Is(s) => write!(f, "is {s:?}")?,
+                ListCheck::Exclude(s) => write!(f, "exclude {s:?}")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for DaySet {
+    /// `*` or `mon,tue,fri`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if *self == DaySet::ALL {
+            return f.write_str("*");
+        }
+        let names: Vec<_> = (0..7)
+            .filter(|&d| self.contains(d))
+            .filter_map(|d| DAYS[d].get(..3))
+            .collect();
+        f.write_str(&names.join(","))
+    }
+}
+
+/// `after X and before Y`, omitting a missing bound.
+fn after_before(after: Option<String>, before: Option<String>) -> String {
+    let after = after.map(|a| format!("after {a}"));
+    let before = before.map(|b| format!("before {b}"));
+    after
+        .into_iter()
+        .chain(before)
+        .collect::<Vec<_>>()
+        .join(" and ")
+}
+
+impl fmt::Display for DateRange {
+    /// `after "…" and before "…"`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = |t: &Timestamp| format!("{:?}", t.text);
+        f.write_str(&after_before(
+            self.after.as_ref().map(text),
+            self.before.as_ref().map(text),
+        ))
+    }
+}
+
+impl fmt::Display for TimeWindow {
+    /// `after 09:00 and before 17:30:15 in "Europe/Paris"`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let clock = |s: u32| match s % 60 {
+            0 => format!("{:02}:{:02}", s / 3600, s / 60 % 60),
+            sec => format!("{:02}:{:02}:{sec:02}", s / 3600, s / 60 % 60),
+        };
+        let window = after_before(self.after.map(clock), self.before.map(clock));
+        write!(f, "{window} in {:?}", self.timezone)
+    }
+}

@@ -1,0 +1,156 @@
+//! Stage 5, **forward**: send the request upstream and stream the answer back.
+//!
+//! Builds the upstream request from the canonical view (never the raw URI), applies
+//! header hygiene ([`super::headers`]) before adding anything of ours, streams both
+//! bodies without buffering, enforces the route's timeouts, and tunnels an accepted
+//! WebSocket upgrade.
+
+use std::time::Duration;
+
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode, Uri, Version};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+
+use super::body::{ResponseBody, TimedBody};
+use super::client::UpstreamClient;
+use super::headers;
+use crate::config::route::HostHeader;
+use crate::respond::ProxyError;
+use crate::routes::{RequestView, Route, rewrite};
+
+/// What forwarding needs besides the request and the route.
+#[derive(Debug)]
+pub struct ForwardContext<'a> {
+    /// The request id, passed upstream as `X-Request-Id`.
+    pub request_id: &'a str,
+    /// Our session cookie name: it and `<name>_*` never reach the upstream.
+    pub cookie_name: &'a str,
+    /// `timeout_read`: the request body must arrive within it.
+    pub read_timeout: Duration,
+    /// `timeout_write`: the response must be sent within it.
+    pub write_timeout: Duration,
+}
+
+impl ForwardContext<'_> {
+    /// Whether a cookie name is one of ours.
+    pub fn is_our_cookie(&self, name: &str) -> bool {
+        name == self.cookie_name
+            || name
+                .strip_prefix(self.cookie_name)
+                .is_some_and(|rest| rest.starts_with('_'))
+    }
+}
+
+/// Forwards `req` to one of the route's upstreams.
+pub async fn forward(
+    mut req: Request<Incoming>,
+    view: &RequestView,
+    route: &Route,
+    client: &UpstreamClient,
+    ctx: &ForwardContext<'_>,
+) -> Result<Response<ResponseBody>, ProxyError> {
+    let spec = &route.spec;
+    let websocket = spec.allow_websockets && is_websocket(&req);
+    let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut req));
+    let (mut parts, body) = req.into_parts();
+
+    // 1. Remove everything the client may not decide; only then add ours.
+    let h = &mut parts.headers;
+    headers::strip_hop_by_hop(h, websocket);
+    headers::strip_identity(h, &[]);
+    headers::strip_cookies(h, |n| ctx.is_our_cookie(n));
+    headers::set_forwarded(h, view);
+    for name in &spec.remove_request_headers {
+        h.remove(name);
+    }
+    for (name, value) in &spec.set_request_headers {
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| ProxyError::Internal("invalid set_request_headers value"))?;
+        h.insert(name.clone(), value);
+    }
+    if let Ok(id) = HeaderValue::from_str(ctx.request_id) {
+        h.insert("x-request-id", id);
+    }
+
+    // 2. Target: the next upstream, the rewritten canonical path, the original query.
+    let upstream = route.pick();
+    let host_value = match &spec.host_header {
+        HostHeader::Preserve => HeaderValue::from_str(&view.authority()).ok(),
+        HostHeader::Rewrite(v) => Some(v.clone()),
+        HostHeader::Upstream => None,
+    };
+    let authority = match upstream.url.port() {
+        Some(p) => format!("{}:{p}", upstream.url.host_str().unwrap_or_default()),
+        None => upstream.url.host_str().unwrap_or_default().to_owned(),
+    };
+    let scheme = if upstream.url.scheme() == "https" {
+        "https"
+    } else {
+        "http"
+    };
+    let path = rewrite::upstream_path(spec, &view.path);
+    let path_and_query = match &view.query {
+        Some(q) => format!("{path}?{q}"),
+        None => path.into_owned(),
+    };
+    parts.uri = Uri::builder()
+        .scheme(scheme)
+        .authority(authority.as_str())
+        .path_and_query(path_and_query)
+        .build()
+        .map_err(|_| ProxyError::Internal("cannot build the upstream URI"))?;
+    let host_value = match host_value {
+        Some(v) => v,
+        None => HeaderValue::from_str(&authority)
+            .map_err(|_| ProxyError::Internal("invalid upstream host"))?,
+    };
+    parts.headers.insert(header::HOST, host_value);
+    parts.version = Version::HTTP_11;
+
+    // 3. Send, bounded by the route timeout (time to the response head).
+    let body = TimedBody::new(body, Some(ctx.read_timeout), None);
+    let send = client.request(Request::from_parts(parts, body));
+    let result = match spec.timeout {
+        Some(t) => tokio::time::timeout(t, send)
+            .await
+            .map_err(|_| ProxyError::UpstreamTimeout)?,
+        None => send.await,
+    };
+    let mut response = result.map_err(|e| ProxyError::UpstreamUnavailable(e.to_string()))?;
+
+    // 4. An accepted upgrade becomes a byte tunnel between client and upstream.
+    let upgraded = websocket && response.status() == StatusCode::SWITCHING_PROTOCOLS;
+    if upgraded && let Some(client_side) = client_upgrade {
+        let upstream_side = hyper::upgrade::on(&mut response);
+        tokio::spawn(async move {
+            if let (Ok(c), Ok(u)) = (client_side.await, upstream_side.await) {
+                let (mut c, mut u) = (TokioIo::new(c), TokioIo::new(u));
+                let _ = tokio::io::copy_bidirectional(&mut c, &mut u).await;
+            }
+        });
+    }
+
+    let (mut parts, body) = response.into_parts();
+    headers::clean_response(&mut parts.headers, upgraded, |n| ctx.is_our_cookie(n));
+    for (name, value) in &spec.set_response_headers {
+        parts.headers.insert(name.clone(), value.clone());
+    }
+    let body = TimedBody::new(body, Some(ctx.write_timeout), spec.idle_timeout);
+    Ok(Response::from_parts(parts, ResponseBody::Upstream { body }))
+}
+
+/// An HTTP/1.1 WebSocket handshake: `Upgrade: websocket` with `Connection: upgrade`.
+fn is_websocket<B>(req: &Request<B>) -> bool {
+    let has_token = |name: header::HeaderName, token: &str| {
+        req.headers()
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    req.version() == Version::HTTP_11
+        && has_token(header::UPGRADE, "websocket")
+        && has_token(header::CONNECTION, "upgrade")
+}

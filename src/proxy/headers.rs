@@ -1,0 +1,296 @@
+//! Header hygiene on the forwarding path.
+//!
+//! Order matters and is fixed here: first everything the client may not decide is
+//! removed — hop-by-hop headers, every name the client lists in `Connection`, every
+//! spelling of our identity headers (`X-Pomerium-*`, any case, `_` for `-`), and
+//! forwarded headers from untrusted peers — and only then are our own headers added.
+//! A client can therefore never smuggle an identity or make us drop one of ours.
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+use crate::routes::RequestView;
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1 plus the usual extras).
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+/// Headers that describe the client as seen by an earlier proxy.
+const FORWARDED: [&str; 6] = [
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "forwarded",
+    "x-real-ip",
+];
+
+/// The header name prefix reserved for identity we assert.
+const IDENTITY_PREFIX: &str = "x-pomerium-";
+
+/// Removes hop-by-hop headers and every header named in `Connection`.
+/// With `keep_upgrade`, `Connection: upgrade` and `Upgrade` survive for a WebSocket.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    let listed: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in listed {
+        if !(keep_upgrade && name == header::UPGRADE) {
+            headers.remove(name);
+        }
+    }
+    let upgrade = if keep_upgrade {
+        headers.remove(header::UPGRADE)
+    } else {
+        None
+    };
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+    if let Some(u) = upgrade {
+        headers.insert(header::UPGRADE, u);
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+}
+
+/// Canonical form of a header name for spoofing checks: lower-case, `_` as `-`.
+fn folded(name: &HeaderName) -> std::borrow::Cow<'_, str> {
+    let s = name.as_str();
+    if s.contains('_') {
+        std::borrow::Cow::Owned(s.replace('_', "-"))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
+/// Removes every client-sent copy of an identity header, in any spelling: all
+/// `X-Pomerium-*` names and the extra names given (e.g. configured claim headers).
+pub fn strip_identity(headers: &mut HeaderMap, extra: &[HeaderName]) {
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            let f = folded(name);
+            f.starts_with(IDENTITY_PREFIX) || extra.iter().any(|e| e.as_str() == f)
+        })
+        .cloned()
+        .collect();
+    for name in doomed {
+        headers.remove(name);
+    }
+}
+
+/// Sets `X-Forwarded-For/-Proto/-Host`. Client-sent forwarded headers (any spelling)
+/// are kept only when the peer is a trusted proxy; then our peer is appended.
+pub fn set_forwarded(headers: &mut HeaderMap, view: &RequestView) {
+    let peer = view.peer.ip().to_string();
+    let prior_for = if view.peer_trusted {
+        let joined: Vec<&str> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        (!joined.is_empty()).then(|| joined.join(", "))
+    } else {
+        None
+    };
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            let f = folded(name);
+            let is_forwarded = FORWARDED.contains(&f.as_ref());
+            // Underscore spellings are never legitimate: drop them even from trusted peers.
+            is_forwarded && (!view.peer_trusted || name.as_str().contains('_'))
+        })
+        .cloned()
+        .collect();
+    for name in doomed {
+        headers.remove(name);
+    }
+    let xff = match prior_for {
+        Some(prior) => format!("{prior}, {peer}"),
+        None => peer,
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        headers.insert("x-forwarded-for", v);
+    }
+    if !view.peer_trusted || !headers.contains_key("x-forwarded-proto") {
+        headers.insert("x-forwarded-proto", HeaderValue::from_static(view.scheme()));
+    }
+    if (!view.peer_trusted || !headers.contains_key("x-forwarded-host"))
+        && let Ok(v) = HeaderValue::from_str(&view.authority())
+    {
+        headers.insert("x-forwarded-host", v);
+    }
+}
+
+/// Removes `Cookie` pairs whose name is one of ours, keeping the others.
+pub fn strip_cookies(headers: &mut HeaderMap, is_ours: impl Fn(&str) -> bool) {
+    let values: Vec<HeaderValue> = headers.get_all(header::COOKIE).iter().cloned().collect();
+    if values.is_empty() {
+        return;
+    }
+    let kept: Vec<&str> = values
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty() && !is_ours(pair.split('=').next().unwrap_or("").trim()))
+        .collect();
+    headers.remove(header::COOKIE);
+    if !kept.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&kept.join("; "))
+    {
+        headers.insert(header::COOKIE, v);
+    }
+}
+
+/// Response side: drops hop-by-hop headers (except an accepted upgrade) and any
+/// `Set-Cookie` for one of our cookie names.
+pub fn clean_response(headers: &mut HeaderMap, upgraded: bool, is_ours: impl Fn(&str) -> bool) {
+    strip_hop_by_hop(headers, upgraded);
+    let cookies: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .cloned()
+        .collect();
+    if cookies.iter().any(|c| {
+        c.to_str()
+            .ok()
+            .is_some_and(|s| is_ours(s.split('=').next().unwrap_or("").trim()))
+    }) {
+        headers.remove(header::SET_COOKIE);
+        for c in cookies {
+            let name = c
+                .to_str()
+                .ok()
+                .map(|s| s.split('=').next().unwrap_or("").trim().to_owned());
+            if !name.is_some_and(|n| is_ours(&n)) {
+                headers.append(header::SET_COOKIE, c);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::SocketAddr;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    fn view(trusted: bool) -> RequestView {
+        RequestView {
+            tls: true,
+            host: "app.example.com".into(),
+            port: None,
+            path: "/".into(),
+            query: None,
+            method: http::Method::GET,
+            peer: SocketAddr::from(([10, 0, 0, 1], 1234)),
+            client_ip: [10, 0, 0, 1].into(),
+            peer_trusted: trusted,
+        }
+    }
+
+    #[test]
+    fn hop_by_hop_and_connection_listed_names_go() {
+        let mut h = map(&[
+            ("connection", "keep-alive, x-secret, upgrade"),
+            ("keep-alive", "5"),
+            ("x-secret", "1"),
+            ("te", "trailers"),
+            ("upgrade", "websocket"),
+            ("x-kept", "1"),
+        ]);
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["x-kept"]);
+    }
+
+    #[test]
+    fn websocket_upgrade_survives_when_allowed() {
+        let mut h = map(&[("connection", "Upgrade"), ("upgrade", "websocket")]);
+        strip_hop_by_hop(&mut h, true);
+        assert_eq!(h["upgrade"], "websocket");
+        assert_eq!(h["connection"], "upgrade");
+    }
+
+    #[test]
+    fn identity_headers_go_in_every_spelling() {
+        let mut h = map(&[
+            ("x-pomerium-jwt-assertion", "forged"),
+            ("X_Pomerium_Claim_Email", "forged"),
+            ("x-email", "forged"),
+            ("x-other", "kept"),
+        ]);
+        strip_identity(&mut h, &[HeaderName::from_static("x-email")]);
+        assert_eq!(
+            h.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
+            ["x-other"]
+        );
+    }
+
+    #[test]
+    fn forwarded_headers_from_untrusted_peers_are_replaced() {
+        let mut h = map(&[
+            ("x-forwarded-for", "6.6.6.6"),
+            ("forwarded", "for=6.6.6.6"),
+            ("x_forwarded_host", "evil"),
+        ]);
+        set_forwarded(&mut h, &view(false));
+        assert_eq!(h["x-forwarded-for"], "10.0.0.1");
+        assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(h["x-forwarded-host"], "app.example.com");
+        assert!(!h.contains_key("forwarded") && !h.contains_key("x_forwarded_host"));
+    }
+
+    #[test]
+    fn forwarded_headers_from_trusted_peers_are_extended() {
+        let mut h = map(&[
+            ("x-forwarded-for", "1.2.3.4"),
+            ("x-forwarded-proto", "http"),
+        ]);
+        set_forwarded(&mut h, &view(true));
+        assert_eq!(h["x-forwarded-for"], "1.2.3.4, 10.0.0.1");
+        assert_eq!(h["x-forwarded-proto"], "http");
+    }
+
+    #[test]
+    fn our_cookies_are_removed_both_ways() {
+        let mut h = map(&[
+            ("cookie", "a=1; _pomerium=secret; b=2"),
+            ("cookie", "_pomerium_csrf=x"),
+        ]);
+        strip_cookies(&mut h, |n| n.starts_with("_pomerium"));
+        assert_eq!(h.get_all("cookie").iter().collect::<Vec<_>>(), ["a=1; b=2"]);
+        let mut r = map(&[
+            ("set-cookie", "_pomerium=evil; Path=/"),
+            ("set-cookie", "app=1"),
+        ]);
+        clean_response(&mut r, false, |n| n == "_pomerium");
+        assert_eq!(
+            r.get_all("set-cookie").iter().collect::<Vec<_>>(),
+            ["app=1"]
+        );
+    }
+}

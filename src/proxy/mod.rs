@@ -1,0 +1,10 @@
+//! Stage 5, **forward**: upstream clients, header hygiene, bodies and the forwarding step.
+
+pub mod body;
+pub mod client;
+pub mod forward;
+pub mod headers;
+pub mod tls;
+
+pub use client::Upstreams;
+pub use forward::{ForwardContext, forward};

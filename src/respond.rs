@@ -1,0 +1,236 @@
+//! The one place that turns errors into responses.
+//!
+//! Every stage returns a typed [`ProxyError`]; [`error_response`] maps it to a status and
+//! a safe body — an HTML page for browsers, JSON for API clients (chosen by `Accept`) —
+//! with the request id on every error. Details go to the log, never to the client.
+
+use http::header::{self, HeaderValue};
+use http::{HeaderMap, Response, StatusCode};
+
+use crate::config::headers::HeaderList;
+use crate::proxy::body::ResponseBody;
+use crate::routes::RequestError;
+
+/// Everything that can end a request early.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// The request could not be understood (path, host…): 400.
+    #[error("bad request: {0}")]
+    BadRequest(#[from] RequestError),
+    /// No route for this host and path: 404.
+    #[error("no route")]
+    NotFound,
+    /// An internal endpoint called with the wrong method: 405.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The route needs a signed-in user and sign-in is not configured: 401.
+    #[error("sign-in is not configured")]
+    SignInNotConfigured,
+    /// The upstream refused or failed the connection: 502.
+    #[error("upstream unavailable: {0}")]
+    UpstreamUnavailable(String),
+    /// The upstream did not answer in time: 504.
+    #[error("upstream timeout")]
+    UpstreamTimeout,
+    /// A bug or impossible state on our side: 500.
+    #[error("internal error: {0}")]
+    Internal(&'static str),
+}
+
+impl ProxyError {
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ProxyError::NotFound => StatusCode::NOT_FOUND,
+            ProxyError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ProxyError::SignInNotConfigured => StatusCode::UNAUTHORIZED,
+            ProxyError::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
+            ProxyError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A short, safe explanation for the person or program that made the request.
+    fn public_message(&self) -> (&'static str, &'static str) {
+        match self {
+            ProxyError::BadRequest(_) => ("Bad request", "The request could not be understood."),
+            ProxyError::NotFound => ("Not found", "There is no application at this address."),
+            ProxyError::MethodNotAllowed => (
+                "Method not allowed",
+                "This address does not accept that method.",
+            ),
+            ProxyError::SignInNotConfigured => (
+                "Sign-in required",
+                "This application needs a signed-in user, but sign-in is not configured on this proxy yet.",
+            ),
+            ProxyError::UpstreamUnavailable(_) => (
+                "Application unavailable",
+                "The application behind this address could not be reached. Try again in a moment.",
+            ),
+            ProxyError::UpstreamTimeout => (
+                "Application timed out",
+                "The application behind this address did not answer in time.",
+            ),
+            ProxyError::Internal(_) => (
+                "Something went wrong",
+                "The proxy could not handle this request.",
+            ),
+        }
+    }
+}
+
+/// Whether the client prefers HTML (a browser) over JSON (an API client).
+pub fn wants_html(headers: &HeaderMap) -> bool {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let position = |needle: &str| {
+        accept.split(',').position(|item| {
+            let mut parts = item.split(';');
+            let kind = parts.next().unwrap_or("").trim();
+            let refused = parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
+            kind.eq_ignore_ascii_case(needle) && !refused
+        })
+    };
+    match (position("text/html"), position("application/json")) {
+        (Some(h), Some(j)) => h < j,
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
+/// The response for `err`. `security_headers` are the global `set_response_headers`.
+pub fn error_response(
+    err: &ProxyError,
+    request_id: &str,
+    html: bool,
+    security_headers: &HeaderList,
+) -> Response<ResponseBody> {
+    let status = err.status();
+    let (title, message) = err.public_message();
+    let (content_type, body) = if html {
+        (
+            "text/html; charset=utf-8",
+            page(status, title, message, request_id),
+        )
+    } else {
+        let json = serde_json::json!({
+            "error": title,
+            "message": message,
+            "status": status.as_u16(),
+            "request_id": request_id,
+        });
+        ("application/json", json.to_string())
+    };
+    let mut response = Response::new(ResponseBody::full(body));
+    *response.status_mut() = status;
+    let h = response.headers_mut();
+    for (name, value) in security_headers {
+        h.insert(name.clone(), value.clone());
+    }
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        h.insert("x-request-id", id);
+    }
+    if matches!(err, ProxyError::SignInNotConfigured) {
+        h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+/// A plain-text response (health checks, redirects).
+pub fn text(status: StatusCode, body: &'static str) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::full(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// Escapes text for HTML element and attribute content.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "body{font:16px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;\
+background:#f4f5f7;color:#1d2330}main{max-width:34rem;margin:12vh auto;background:#fff;\
+border-radius:8px;padding:2rem 2.25rem;box-shadow:0 1px 3px rgba(0,0,0,.12)}h1{font-size:1.35rem;\
+margin:0 0 .75rem}p{margin:.5rem 0}.meta{color:#5b6474;font-size:.85rem;margin-top:1.5rem}\
+code{font-family:ui-monospace,Menlo,Consolas,monospace}";
+
+/// A small, self-contained HTML page: no external resources, every value escaped.
+pub fn page(status: StatusCode, title: &str, message: &str, request_id: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+<title>{code} {title}</title><style>{STYLE}</style></head><body><main>\
+<h1>{title}</h1><p>{message}</p>\
+<p class=\"meta\">Error {code} · request id <code>{id}</code></p></main></body></html>",
+        code = status.as_u16(),
+        title = escape(title),
+        message = escape(message),
+        id = escape(request_id),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT, HeaderValue::from_str(v).unwrap());
+        h
+    }
+
+    #[test]
+    fn browsers_get_html_api_clients_json() {
+        assert!(wants_html(&accept(
+            "text/html,application/xhtml+xml,*/*;q=0.8"
+        )));
+        assert!(!wants_html(&accept("application/json")));
+        assert!(!wants_html(&accept("application/json, text/html")));
+        assert!(!wants_html(&accept("text/html;q=0")));
+        assert!(!wants_html(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn statuses() {
+        assert_eq!(ProxyError::NotFound.status(), 404);
+        assert_eq!(ProxyError::UpstreamTimeout.status(), 504);
+        assert_eq!(ProxyError::UpstreamUnavailable("x".into()).status(), 502);
+        assert_eq!(ProxyError::SignInNotConfigured.status(), 401);
+    }
+
+    #[test]
+    fn pages_escape_and_carry_the_request_id() {
+        let p = page(StatusCode::NOT_FOUND, "<t>", "a&b", "id\"1");
+        assert!(p.contains("&lt;t&gt;") && p.contains("a&amp;b") && p.contains("id&quot;1"));
+        let r = error_response(
+            &ProxyError::UpstreamUnavailable("secret detail".into()),
+            "abc",
+            false,
+            &Vec::new(),
+        );
+        assert_eq!(r.headers()["x-request-id"], "abc");
+    }
+}

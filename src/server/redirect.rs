@@ -1,0 +1,105 @@
+//! The `http_redirect_addr` listener: every plain-HTTP request is redirected to HTTPS.
+//!
+//! It never forwards anything and never reads a body; the target is built from the
+//! validated `Host` and the request path, so it cannot redirect off-host.
+
+use std::convert::Infallible;
+
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::proxy::body::ResponseBody;
+use crate::respond;
+use crate::routes::normalize;
+
+/// Accepts and redirects until `stop` turns true.
+pub async fn serve(listener: TcpListener, https_port: u16, mut stop: watch::Receiver<bool>) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(std::time::Duration::from_secs(10));
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.changed() => return,
+            a = listener.accept() => a,
+        };
+        let Ok((stream, _)) = accepted else { continue };
+        let builder = builder.clone();
+        tokio::spawn(async move {
+            let service =
+                service_fn(
+                    move |req| async move { Ok::<_, Infallible>(redirect(&req, https_port)) },
+                );
+            let _ = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// The redirect for one request: 301 for GET/HEAD, 308 otherwise (keeps the method).
+pub fn redirect<B>(req: &Request<B>, https_port: u16) -> Response<ResponseBody> {
+    let authority = req
+        .uri()
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| req.headers().get(header::HOST)?.to_str().ok());
+    let Some(Ok((host, _))) = authority.map(|a| normalize::host(a, false)) else {
+        return respond::text(StatusCode::BAD_REQUEST, "missing or invalid Host\n");
+    };
+    let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let location = if https_port == 443 {
+        format!("https://{host}{path}")
+    } else {
+        format!("https://{host}:{https_port}{path}")
+    };
+    let status = if matches!(*req.method(), http::Method::GET | http::Method::HEAD) {
+        StatusCode::MOVED_PERMANENTLY
+    } else {
+        StatusCode::PERMANENT_REDIRECT
+    };
+    let mut response = respond::text(status, "redirecting to HTTPS\n");
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirects_to_the_same_host_and_path() {
+        let req = Request::get("/a?b=1")
+            .header("host", "App.Example.com:80")
+            .body(())
+            .unwrap();
+        let r = redirect(&req, 443);
+        assert_eq!(r.status(), 301);
+        assert_eq!(r.headers()["location"], "https://app.example.com/a?b=1");
+        let req = Request::post("/x")
+            .header("host", "a.example.com")
+            .body(())
+            .unwrap();
+        let r = redirect(&req, 8443);
+        assert_eq!(
+            (
+                r.status().as_u16(),
+                r.headers()["location"].to_str().unwrap()
+            ),
+            (308, "https://a.example.com:8443/x")
+        );
+        let req = Request::get("/")
+            .header("host", "evil.com/x")
+            .body(())
+            .unwrap();
+        assert_eq!(redirect(&req, 443).status(), 400);
+    }
+}

@@ -1,0 +1,8 @@
+//! Integration tests: the real proxy on 127.0.0.1 with in-process upstreams.
+
+mod config;
+mod forwarding;
+mod limits;
+mod shutdown;
+mod support;
+mod tls;

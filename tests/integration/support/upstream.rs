@@ -1,0 +1,190 @@
+//! An echo upstream: answers every request with a JSON description of what it received.
+//!
+//! Special paths: `/__delay/<ms>` waits before answering (or forever for `/__hang`),
+//! `/__ws` accepts an upgrade and echoes bytes, `/__stream` streams three chunks,
+//! `/__cookies` sets cookies (ours and the app's), `/__hop` sends hop-by-hop headers.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use serde_json::json;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+type Body = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
+
+/// A running echo upstream.
+pub struct Upstream {
+    pub addr: SocketAddr,
+    /// `/__gate` requests signal `arrived` and wait for `release`.
+    pub gate: Arc<Gate>,
+}
+
+/// Lets a test hold a request inside the upstream.
+#[derive(Default)]
+pub struct Gate {
+    pub arrived: Notify,
+    pub release: Notify,
+}
+
+impl Upstream {
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// Starts an echo upstream that labels its answers with `name`.
+pub async fn start(name: &'static str) -> Upstream {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let gate = Arc::new(Gate::default());
+    let g = gate.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let g = g.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req| handle(req, name, g.clone()));
+                let _ = auto::Builder::new(TokioExecutor::new())
+                    .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    Upstream { addr, gate }
+}
+
+/// Starts an echo upstream behind TLS with `config` (which may require client certs).
+pub async fn start_tls(name: &'static str, config: Arc<rustls::ServerConfig>) -> Upstream {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let gate = Arc::new(Gate::default());
+    let g = gate.clone();
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let (g, acceptor) = (g.clone(), acceptor.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let svc = service_fn(move |req| handle(req, name, g.clone()));
+                let _ = auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), svc)
+                    .await;
+            });
+        }
+    });
+    Upstream { addr, gate }
+}
+
+fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+async fn handle(
+    mut req: Request<Incoming>,
+    name: &'static str,
+    gate: Arc<Gate>,
+) -> Result<Response<Body>, Infallible> {
+    let path = req.uri().path().to_owned();
+    if path == "/__gate" {
+        gate.arrived.notify_one();
+        gate.release.notified().await;
+    }
+    if path == "/__hang" {
+        std::future::pending::<()>().await;
+    }
+    if let Some(ms) = path
+        .strip_prefix("/__delay/")
+        .and_then(|m| m.parse::<u64>().ok())
+    {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    if path == "/__ws" && req.headers().contains_key("upgrade") {
+        let on_upgrade = hyper::upgrade::on(&mut req);
+        tokio::spawn(async move {
+            if let Ok(upgraded) = on_upgrade.await {
+                let mut io = TokioIo::new(upgraded);
+                let mut buf = [0u8; 1024];
+                while let Ok(n) = io.read(&mut buf).await {
+                    if n == 0 || io.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        return Ok(Response::builder()
+            .status(StatusCode::SWITCHING_PROTOCOLS)
+            .header("upgrade", "websocket")
+            .header("connection", "upgrade")
+            .body(full(""))
+            .unwrap());
+    }
+    if path == "/__stream" {
+        let chunks = futures_util::stream::iter(
+            ["one ", "two ", "three"].map(|c| Ok::<_, std::io::Error>(Frame::data(Bytes::from(c)))),
+        );
+        return Ok(Response::new(StreamBody::new(chunks).boxed()));
+    }
+    let method = req.method().to_string();
+    let uri = req.uri().to_string();
+    let version = format!("{:?}", req.version());
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let echo = json!({
+        "upstream": name,
+        "method": method,
+        "uri": uri,
+        "version": version,
+        "headers": headers,
+        "body": String::from_utf8_lossy(&body),
+    });
+    let mut response = Response::builder()
+        .header("content-type", "application/json")
+        .header("x-upstream", name);
+    if path == "/__cookies" {
+        response = response
+            .header("set-cookie", "_pomerium=forged; Path=/")
+            .header("set-cookie", "app=1; Path=/");
+    }
+    if path == "/__hop" {
+        response = response
+            .header("connection", "x-up-private")
+            .header("x-up-private", "1")
+            .header("keep-alive", "timeout=5");
+    }
+    Ok(response.body(full(echo.to_string())).unwrap())
+}
