@@ -72,6 +72,9 @@ fn run(given: Option<&Path>) -> anyhow::Result<ExitCode> {
              TLS-terminating load balancer on a trusted network."
         );
     }
+    if let Some(addr) = settings.metrics_address {
+        tracing::warn!(%addr, "metrics_address is set, but this version does not serve metrics yet");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

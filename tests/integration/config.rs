@@ -244,3 +244,29 @@ fn gen_secret_prints_32_random_bytes() {
     assert_eq!(decode(&a).len(), 32);
     assert_ne!(decode(&a), decode(&b));
 }
+
+#[test]
+fn shipped_examples_are_valid() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let loaded = config::load(Some(&path), &MapEnv::default())
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(!loaded.config.routes.is_empty(), "{}", path.display());
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2);
+    // The environment-only example: KEY=VALUE lines, comments skipped.
+    let text = std::fs::read_to_string(dir.join("env.example")).unwrap();
+    let pairs: Vec<(&str, &str)> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && l.contains('='))
+        .filter_map(|l| l.split_once('='))
+        .collect();
+    let loaded = config::load(None, &MapEnv::from_pairs(pairs)).unwrap();
+    assert_eq!(loaded.config.routes.len(), 1);
+    assert!(loaded.config.server.insecure);
+}
