@@ -234,12 +234,14 @@ run_wrk() { # $1 = port, $2 = seconds, $3 = output file
 }
 
 
-# CPU seconds (user+sys) of this shell's finished, waited-for children (bash `times`).
+# CPU seconds (user+sys) of this shell's finished, waited-for children (bash `times`),
+# into CHILD_CPU. Not a $(...) function: a subshell would see only its own children.
 children_cpu() {
-    times | awk 'NR == 2 {
+    times >"$TMP/times.txt"
+    CHILD_CPU=$(awk 'NR == 2 {
         t = 0
         for (i = 1; i <= 2; i++) { split($i, a, "m"); sub(/s$/, "", a[2]); t += a[1] * 60 + a[2] }
-        printf "%.3f", t }'
+        printf "%.3f", t }' "$TMP/times.txt")
 }
 
 RESULTS=$TMP/results.tsv   # target round load1 rps p50 p99 errors proxy_cpu other_cpu
@@ -251,12 +253,12 @@ measure() { # $1 = target, $2 = round
     run_wrk "$port" "$WARMUP" "$TMP/warmup-$1-$2.txt"
     local l1 s0 s1 o0 o1 x0=0 x1=0 c0 c1 n0 n1
     l1=$(load1)
-    s0=$(sys_ticks); o0=$(proc_ticks "${ALL_SERVERS[@]}"); c0=$(children_cpu)
+    s0=$(sys_ticks); o0=$(proc_ticks "${ALL_SERVERS[@]}"); children_cpu; c0=$CHILD_CPU
     [[ -n ${PROC_OF[$t]} ]] && x0=$(proc_ticks "${PROC_OF[$t]}")
     n0=$(date +%s%N)
     run_wrk "$port" "$DURATION" "$out"
     n1=$(date +%s%N)
-    s1=$(sys_ticks); o1=$(proc_ticks "${ALL_SERVERS[@]}"); c1=$(children_cpu)
+    s1=$(sys_ticks); o1=$(proc_ticks "${ALL_SERVERS[@]}"); children_cpu; c1=$CHILD_CPU
     [[ -n ${PROC_OF[$t]} ]] && x1=$(proc_ticks "${PROC_OF[$t]}")
 
     local rps p50 p99 errors proxy_cpu other_cpu

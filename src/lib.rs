@@ -14,12 +14,14 @@
 //! `config.yaml` and the environment into a validated [`config::Config`].
 
 pub mod config;
+pub mod oidc;
 pub mod pipeline;
 pub mod policy;
 pub mod proxy;
 pub mod respond;
 pub mod routes;
 pub mod server;
+pub mod session;
 pub mod telemetry;
 
 use std::future::Future;
@@ -49,6 +51,7 @@ pub fn install_crypto_provider() {
 pub async fn bind(config: Config) -> Result<Server, StartError> {
     install_crypto_provider();
     let app = App::new(config)?;
+    app.auth.start_discovery();
     Ok(Server::bind(app).await?)
 }
 

@@ -72,6 +72,18 @@ fn run(given: Option<&Path>) -> anyhow::Result<ExitCode> {
              TLS-terminating load balancer on a trusted network."
         );
     }
+    let auth = &loaded.config.auth;
+    for (missing, key) in [
+        (auth.cookie_secret.is_none(), "cookie_secret"),
+        (auth.shared_secret.is_none(), "shared_secret"),
+    ] {
+        if missing {
+            tracing::warn!(
+                "{key} is not set: using a random one for this process. Sessions end when it restarts, \
+                 and replicas cannot share them. Set it with `portcullis gen-secret`."
+            );
+        }
+    }
     if let Some(addr) = settings.metrics_address {
         tracing::warn!(%addr, "metrics_address is set, but this version does not serve metrics yet");
     }

@@ -14,10 +14,13 @@ use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use crate::config::Config;
+use crate::oidc::Authenticator;
+use crate::oidc::endpoints::{self, Context};
+use crate::policy::interim::{self, Decision};
 use crate::proxy::body::ResponseBody;
 use crate::proxy::{ForwardContext, Upstreams, forward};
 use crate::respond::{self, ProxyError};
-use crate::routes::{RequestView, Route, RouteTable, request};
+use crate::routes::{RequestView, RouteTable, request};
 use crate::telemetry::{self, AccessRecord};
 
 /// Everything a request needs, built once from the configuration.
@@ -29,18 +32,32 @@ pub struct App {
     pub table: RouteTable,
     /// Upstream clients, by route id.
     pub upstreams: Upstreams,
+    /// Sign-in and sessions.
+    pub auth: Authenticator,
 }
 
 impl App {
-    /// Builds the route table and upstream clients.
+    /// Builds the route table, upstream clients and the authenticator.
     pub fn new(config: Config) -> Result<Self, crate::server::tls::TlsError> {
         let table = RouteTable::new(config.routes.clone());
         let upstreams = Upstreams::new(&table)?;
+        let auth = Authenticator::new(&config);
         Ok(Self {
             config,
             table,
             upstreams,
+            auth,
         })
+    }
+
+    /// The scheme users reach `view`'s host with: its routes' `from` scheme, else the
+    /// connection's.
+    fn scheme_for(&self, view: &RequestView) -> &'static str {
+        match self.table.scheme_for(&view.host) {
+            Some("https") => "https",
+            Some(_) => "http",
+            None => view.scheme(),
+        }
     }
 }
 
@@ -63,7 +80,7 @@ pub async fn handle(app: &App, req: Request<Incoming>, conn: Connection) -> Resp
     let raw_query = req.uri().query().map(str::to_owned);
 
     let mut route_name = None;
-    let outcome = run(app, req, conn, &request_id, &mut route_name).await;
+    let outcome = run(app, req, conn, &request_id, html, &mut route_name).await;
     let response = match outcome {
         Ok(response) => response,
         Err(err) => {
@@ -72,6 +89,9 @@ pub async fn handle(app: &App, req: Request<Incoming>, conn: Connection) -> Resp
                 | ProxyError::UpstreamTimeout
                 | ProxyError::Internal(_) => {
                     tracing::warn!(request_id = %request_id, error = %err, "request failed");
+                }
+                ProxyError::SignIn(_) => {
+                    tracing::info!(request_id = %request_id, error = %err, "sign-in failed")
                 }
                 _ => tracing::debug!(request_id = %request_id, error = %err, "request refused"),
             }
@@ -95,6 +115,7 @@ async fn run(
     req: Request<Incoming>,
     conn: Connection,
     request_id: &str,
+    html: bool,
     route_name: &mut Option<String>,
 ) -> Result<Response<ResponseBody>, ProxyError> {
     // 2. match_route: one canonical view, internal endpoints first, then user routes.
@@ -104,8 +125,18 @@ async fn run(
         conn.peer,
         &app.config.server.trusted_proxies,
     )?;
-    if let Some(response) = internal_endpoint(&view)? {
+    if let Some(response) = health_endpoint(&view)? {
         return Ok(response);
+    }
+    if endpoints::is_endpoint(&view.path) {
+        let scheme = app.scheme_for(&view);
+        let known_host = |h: &str| app.table.knows_host(&h.to_ascii_lowercase());
+        let ctx = Context {
+            known_host: &known_host,
+            scheme,
+            html,
+        };
+        return app.auth.endpoint(&view, req, &ctx).await;
     }
     let route = app
         .table
@@ -113,8 +144,30 @@ async fn run(
         .ok_or(ProxyError::NotFound)?;
     *route_name = Some(route.spec.name.clone());
 
-    // 3. load_session and 4. authorize: only public routes pass until sign-in exists.
-    authorize(route, &req)?;
+    // 3. load_session: public routes never look at sessions.
+    let session = if route.spec.access.public {
+        None
+    } else {
+        app.auth.load_session(req.headers()).await
+    };
+
+    // 4. authorize.
+    match interim::decide(&route.spec.access, &req, session.as_deref()) {
+        Decision::Allow => {}
+        Decision::SignIn if !app.auth.enabled() => return Err(ProxyError::SignInNotConfigured),
+        Decision::SignIn if html => {
+            return app.auth.sign_in_redirect(
+                &view,
+                req.headers(),
+                route.spec.from.scheme.as_str(),
+            );
+        }
+        Decision::SignIn => return Err(ProxyError::Unauthenticated),
+        Decision::Deny(reason) => {
+            tracing::info!(request_id, route = %route.spec.name, user = session.as_ref().map_or("-", |s| s.sub.as_str()), reason, "denied");
+            return Err(ProxyError::Forbidden);
+        }
+    }
 
     // 5. forward.
     let client = app
@@ -132,7 +185,7 @@ async fn run(
 }
 
 /// Stage 2a: `/ping` and `/healthz` on every host, before any user route.
-fn internal_endpoint(view: &RequestView) -> Result<Option<Response<ResponseBody>>, ProxyError> {
+fn health_endpoint(view: &RequestView) -> Result<Option<Response<ResponseBody>>, ProxyError> {
     match view.path.as_str() {
         "/ping" | "/healthz" => match view.method {
             Method::GET | Method::HEAD => Ok(Some(respond::text(StatusCode::OK, "OK"))),
@@ -140,24 +193,4 @@ fn internal_endpoint(view: &RequestView) -> Result<Option<Response<ResponseBody>
         },
         _ => Ok(None),
     }
-}
-
-/// Stage 4: the decision. Public routes are forwarded; every other route needs a user,
-/// and with no sign-in configured there can be none.
-fn authorize<B>(route: &Route, req: &Request<B>) -> Result<(), ProxyError> {
-    let access = &route.spec.access;
-    if access.public || (access.cors_allow_preflight && is_cors_preflight(req)) {
-        Ok(())
-    } else {
-        Err(ProxyError::SignInNotConfigured)
-    }
-}
-
-/// `OPTIONS` with both `Origin` and `Access-Control-Request-Method`.
-fn is_cors_preflight<B>(req: &Request<B>) -> bool {
-    req.method() == Method::OPTIONS
-        && req.headers().contains_key(http::header::ORIGIN)
-        && req
-            .headers()
-            .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)
 }

@@ -26,6 +26,19 @@ pub enum ProxyError {
     /// The route needs a signed-in user and sign-in is not configured: 401.
     #[error("sign-in is not configured")]
     SignInNotConfigured,
+    /// The route needs a signed-in user and there is none: 401 (browsers are sent to
+    /// sign in before this is rendered).
+    #[error("not signed in")]
+    Unauthenticated,
+    /// Signed in, but not allowed: 403.
+    #[error("forbidden")]
+    Forbidden,
+    /// A form body was too large or unreadable: 400.
+    #[error("bad form body")]
+    BadForm,
+    /// A sign-in step failed.
+    #[error("sign-in failed: {0}")]
+    SignIn(#[from] crate::oidc::SignInError),
     /// The upstream refused or failed the connection: 502.
     #[error("upstream unavailable: {0}")]
     UpstreamUnavailable(String),
@@ -44,7 +57,12 @@ impl ProxyError {
             ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ProxyError::NotFound => StatusCode::NOT_FOUND,
             ProxyError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ProxyError::SignInNotConfigured => StatusCode::UNAUTHORIZED,
+            ProxyError::SignInNotConfigured | ProxyError::Unauthenticated => {
+                StatusCode::UNAUTHORIZED
+            }
+            ProxyError::Forbidden => StatusCode::FORBIDDEN,
+            ProxyError::BadForm => StatusCode::BAD_REQUEST,
+            ProxyError::SignIn(e) => sign_in_status(e),
             ProxyError::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
             ProxyError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -64,6 +82,15 @@ impl ProxyError {
                 "Sign-in required",
                 "This application needs a signed-in user, but sign-in is not configured on this proxy yet.",
             ),
+            ProxyError::Unauthenticated => {
+                ("Sign-in required", "This application needs you to sign in.")
+            }
+            ProxyError::Forbidden => (
+                "Access denied",
+                "You are signed in, but not allowed to use this application.",
+            ),
+            ProxyError::BadForm => ("Bad request", "The form could not be read."),
+            ProxyError::SignIn(e) => sign_in_message(e),
             ProxyError::UpstreamUnavailable(_) => (
                 "Application unavailable",
                 "The application behind this address could not be reached. Try again in a moment.",
@@ -77,6 +104,54 @@ impl ProxyError {
                 "The proxy could not handle this request.",
             ),
         }
+    }
+}
+
+fn sign_in_status(e: &crate::oidc::SignInError) -> StatusCode {
+    use crate::oidc::SignInError::*;
+    match e {
+        NotConfigured => StatusCode::UNAUTHORIZED,
+        ProviderUnavailable | Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Provider { error, .. } if error == "access_denied" || error == "unauthorized_client" => {
+            StatusCode::UNAUTHORIZED
+        }
+        TokenExchange(_) => StatusCode::BAD_GATEWAY,
+        Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+fn sign_in_message(e: &crate::oidc::SignInError) -> (&'static str, &'static str) {
+    use crate::oidc::SignInError::*;
+    match e {
+        NotConfigured => (
+            "Sign-in required",
+            "Sign-in is not configured on this proxy yet.",
+        ),
+        ProviderUnavailable => (
+            "Sign-in unavailable",
+            "The identity provider cannot be reached right now. Try again in a minute.",
+        ),
+        Provider { .. } => (
+            "Sign-in refused",
+            "The identity provider did not sign you in.",
+        ),
+        StateMismatch | StateReplayed | BadCallback(_) | BadLink => (
+            "Sign-in link no longer valid",
+            "This sign-in link was already used or does not belong to this browser. Start again from the application.",
+        ),
+        StateExpired => (
+            "Sign-in took too long",
+            "The sign-in expired before it finished. Start again from the application.",
+        ),
+        TokenExchange(_) | BadToken(_) | Userinfo(_) => (
+            "Sign-in could not be verified",
+            "The identity provider's answer could not be verified, so you were not signed in.",
+        ),
+        Store(_) | Internal(_) => (
+            "Something went wrong",
+            "The proxy could not complete the sign-in.",
+        ),
     }
 }
 
@@ -109,15 +184,30 @@ pub fn error_response(
 ) -> Response<ResponseBody> {
     let status = err.status();
     let (title, message) = err.public_message();
+    let detail = match err {
+        // The provider's own words, escaped, help the user more than ours.
+        ProxyError::SignIn(crate::oidc::SignInError::Provider { error, description }) => {
+            Some(format!("{error}: {}", description.as_deref().unwrap_or("")))
+        }
+        _ => None,
+    };
     let (content_type, body) = if html {
         (
             "text/html; charset=utf-8",
-            page(status, title, message, request_id),
+            page(
+                status,
+                title,
+                message,
+                request_id,
+                detail.as_deref(),
+                next_step(err),
+            ),
         )
     } else {
         let json = serde_json::json!({
             "error": title,
             "message": message,
+            "detail": detail,
             "status": status.as_u16(),
             "request_id": request_id,
         });
@@ -134,6 +224,10 @@ pub fn error_response(
     h.insert(
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
     );
     if let Ok(id) = HeaderValue::from_str(request_id) {
         h.insert("x-request-id", id);
@@ -175,20 +269,58 @@ const STYLE: &str = "body{font:16px/1.5 system-ui,-apple-system,Segoe UI,Roboto,
 background:#f4f5f7;color:#1d2330}main{max-width:34rem;margin:12vh auto;background:#fff;\
 border-radius:8px;padding:2rem 2.25rem;box-shadow:0 1px 3px rgba(0,0,0,.12)}h1{font-size:1.35rem;\
 margin:0 0 .75rem}p{margin:.5rem 0}.meta{color:#5b6474;font-size:.85rem;margin-top:1.5rem}\
-code{font-family:ui-monospace,Menlo,Consolas,monospace}";
+code{font-family:ui-monospace,Menlo,Consolas,monospace}dt{font-weight:600;margin-top:.5rem}\
+dd{margin:0}button{font:inherit;padding:.45rem 1rem;border-radius:6px;border:1px solid #c3c8d2;\
+background:#fff;cursor:pointer}button:hover{background:#eef0f4}";
 
-/// A small, self-contained HTML page: no external resources, every value escaped.
-pub fn page(status: StatusCode, title: &str, message: &str, request_id: &str) -> String {
+/// The one useful next step after an error, as HTML.
+fn next_step(err: &ProxyError) -> &'static str {
+    match err {
+        ProxyError::SignIn(_) | ProxyError::Unauthenticated => {
+            "<p><a href=\"/\">Sign in again</a></p>"
+        }
+        ProxyError::Forbidden => {
+            "<form method=\"get\" action=\"/.pomerium/sign_out\"><button type=\"submit\">Switch user</button></form>"
+        }
+        ProxyError::UpstreamUnavailable(_) | ProxyError::UpstreamTimeout => {
+            "<p><a href=\"\">Try again</a></p>"
+        }
+        _ => "",
+    }
+}
+
+/// An error page: no external resources, every value escaped.
+pub fn page(
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    request_id: &str,
+    detail: Option<&str>,
+    next: &str,
+) -> String {
+    let detail = detail
+        .map(|d| format!("<p><code>{}</code></p>", escape(d)))
+        .unwrap_or_default();
+    let body = format!("<p>{}</p>{detail}{next}", escape(message));
+    let meta = format!(
+        "Error {} · request id <code>{}</code>",
+        status.as_u16(),
+        escape(request_id)
+    );
+    html_page(title, &body, Some(&meta))
+}
+
+/// The shared page layout. `body_html` and `meta_html` must already be escaped.
+pub fn html_page(title: &str, body_html: &str, meta_html: Option<&str>) -> String {
+    let meta = meta_html
+        .map(|m| format!("<p class=\"meta\">{m}</p>"))
+        .unwrap_or_default();
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-<title>{code} {title}</title><style>{STYLE}</style></head><body><main>\
-<h1>{title}</h1><p>{message}</p>\
-<p class=\"meta\">Error {code} · request id <code>{id}</code></p></main></body></html>",
-        code = status.as_u16(),
+<title>{title}</title><style>{STYLE}</style></head><body><main>\
+<h1>{title}</h1>{body_html}{meta}</main></body></html>",
         title = escape(title),
-        message = escape(message),
-        id = escape(request_id),
     )
 }
 
@@ -223,7 +355,15 @@ mod tests {
 
     #[test]
     fn pages_escape_and_carry_the_request_id() {
-        let p = page(StatusCode::NOT_FOUND, "<t>", "a&b", "id\"1");
+        let p = page(
+            StatusCode::NOT_FOUND,
+            "<t>",
+            "a&b",
+            "id\"1",
+            Some("<x>"),
+            "",
+        );
+        assert!(p.contains("&lt;x&gt;"));
         assert!(p.contains("&lt;t&gt;") && p.contains("a&amp;b") && p.contains("id&quot;1"));
         let r = error_response(
             &ProxyError::UpstreamUnavailable("secret detail".into()),

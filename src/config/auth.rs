@@ -74,8 +74,10 @@ pub enum SameSite {
 pub struct Idp {
     /// `idp_provider`: `okta` or `oidc`.
     pub provider: Option<Provider>,
-    /// `idp_provider_url`: the issuer.
+    /// `idp_provider_url`: the issuer, parsed.
     pub provider_url: Option<Url>,
+    /// `idp_provider_url` exactly as written: discovery must advertise this very string.
+    pub issuer: Option<String>,
     /// `idp_client_id`.
     pub client_id: Option<String>,
     /// `idp_client_secret` / `_file`.
@@ -258,6 +260,10 @@ fn read_idp(f: &mut Fields<'_>) -> Idp {
             ),
         });
     let provider_url = read_url(f, "idp_provider_url");
+    let issuer = provider_url
+        .is_some()
+        .then(|| f.string("idp_provider_url"))
+        .flatten();
     let client_id = f.string("idp_client_id");
     let client_secret = f.secret("idp_client_secret", "idp_client_secret_file");
     let scopes = f.strings("idp_scopes").unwrap_or_else(|| {
@@ -311,6 +317,7 @@ fn read_idp(f: &mut Fields<'_>) -> Idp {
     Idp {
         provider,
         provider_url,
+        issuer,
         client_id,
         client_secret,
         scopes,

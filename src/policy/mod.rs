@@ -3,5 +3,6 @@
 //! [`ppl`] parses policy documents into an AST at config load; [`matcher`] holds the
 //! string, list, date and time matchers the criteria use.
 
+pub mod interim;
 pub mod matcher;
 pub mod ppl;

@@ -131,6 +131,16 @@ impl RouteTable {
         &self.routes
     }
 
+    /// The scheme (`https`/`http`) users reach `host` with, from its first route's `from`.
+    pub fn scheme_for(&self, host: &str) -> Option<&str> {
+        let list = match self.exact.get(host) {
+            Some(l) => l,
+            None => self.wildcard.get(host.split_once('.')?.1)?,
+        };
+        list.first()
+            .map(|&i| self.routes[i].spec.from.scheme.as_str())
+    }
+
     /// Whether `host` has any route (exact or wildcard).
     pub fn knows_host(&self, host: &str) -> bool {
         self.exact.contains_key(host)

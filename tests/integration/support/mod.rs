@@ -200,7 +200,6 @@ pub fn config_with_routes(routes: &str) -> String {
 /// runtime, `#[tokio::test]`'s default, so every task logs on this thread).
 pub struct Logs {
     buf: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
-    _guard: tracing::subscriber::DefaultGuard,
 }
 
 impl Logs {
@@ -209,12 +208,26 @@ impl Logs {
     }
 }
 
-#[derive(Clone)]
-struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+impl Drop for Logs {
+    fn drop(&mut self) {
+        CAPTURE.with(|c| *c.borrow_mut() = None);
+    }
+}
 
-impl std::io::Write for Capture {
+thread_local! {
+    static CAPTURE: std::cell::RefCell<Option<std::sync::Arc<std::sync::Mutex<Vec<u8>>>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Writes into the current thread's capture buffer, if any.
+struct ThreadWriter;
+
+impl std::io::Write for ThreadWriter {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(data);
+        CAPTURE.with(|c| {
+            if let Some(buf) = c.borrow().as_ref() {
+                buf.lock().unwrap().extend_from_slice(data);
+            }
+        });
         Ok(data.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -222,17 +235,19 @@ impl std::io::Write for Capture {
     }
 }
 
-/// Starts capturing this thread's logs at debug level.
+/// Starts capturing this thread's logs. One global subscriber (installed once) routes
+/// each thread's events to that thread's buffer, so parallel tests do not mix.
 pub fn capture_logs() -> Logs {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(|| ThreadWriter)
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+    });
     let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let writer = Capture(buf.clone());
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    Logs {
-        buf,
-        _guard: tracing::subscriber::set_default(subscriber),
-    }
+    CAPTURE.with(|c| *c.borrow_mut() = Some(buf.clone()));
+    Logs { buf }
 }

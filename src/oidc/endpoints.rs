@@ -1,0 +1,417 @@
+//! The sign-in endpoints: `/oauth2/callback`, `/.pomerium/sign_in`,
+//! `/.pomerium/callback/`, `/.pomerium/sign_out`, `/.pomerium/signed_out`,
+//! `/.pomerium/` and `/.pomerium/user`.
+//!
+//! Every response that carries or reveals identity has `Cache-Control: no-store`;
+//! responses to the provider's callback also `Referrer-Policy: no-referrer`. Sign-out
+//! cannot be triggered cross-site: it takes a POST with a sealed, session-bound token.
+
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use serde::{Deserialize, Serialize};
+
+use super::{Authenticator, SignInError};
+use crate::proxy::body::ResponseBody;
+use crate::respond::{self, ProxyError};
+use crate::routes::RequestView;
+use crate::session::{CookieJar, Session, clock};
+
+/// Whether `path` is one of ours (checked before user routes).
+pub fn is_endpoint(path: &str) -> bool {
+    path == "/oauth2/callback" || path == "/.pomerium" || path.starts_with("/.pomerium/")
+}
+
+#[derive(Serialize, Deserialize)]
+struct Csrf {
+    s: String,
+    e: u64,
+}
+
+/// What the endpoints need to know about the deployment.
+pub struct Context<'a> {
+    /// Whether a host is a configured route host (return URLs must be).
+    pub known_host: &'a (dyn Fn(&str) -> bool + Sync),
+    /// The scheme users reach this host with.
+    pub scheme: &'a str,
+    /// Whether the client is a browser (gets redirects and pages).
+    pub html: bool,
+}
+
+impl Authenticator {
+    /// Serves one of our endpoints.
+    pub async fn endpoint(
+        &self,
+        view: &RequestView,
+        req: Request<Incoming>,
+        ctx: &Context<'_>,
+    ) -> Result<Response<ResponseBody>, ProxyError> {
+        let query = view.query.as_deref().unwrap_or("");
+        let on_auth_host = self.is_authenticate_host(view);
+        match (view.path.as_str(), &view.method) {
+            ("/oauth2/callback", &Method::GET)
+                if on_auth_host || self.settings.authenticate_url.is_none() =>
+            {
+                self.callback(view, query, req.headers(), ctx).await
+            }
+            ("/.pomerium/sign_in", &Method::GET) if on_auth_host => {
+                let return_url = self.open_sign_in_link(query, ctx.known_host)?;
+                let jar = CookieJar::from_headers(req.headers());
+                if let Some(session) = self.load_session(req.headers()).await {
+                    return Ok(redirect(
+                        &self.handoff_url(&session.id, &return_url)?,
+                        Vec::new(),
+                    ));
+                }
+                let begin = self.begin(&self.callback_url(view, ctx.scheme), &return_url, &jar)?;
+                Ok(redirect(&begin.location, begin.cookies))
+            }
+            ("/.pomerium/callback/" | "/.pomerium/callback", &Method::GET) => {
+                let (id, return_url) = self.open_handoff(query, &view.authority())?;
+                let session = self
+                    .store
+                    .get(&id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .ok_or(SignInError::BadLink)?;
+                let cookie = self
+                    .cookies
+                    .session_cookie(&session.id, session.expires_at.saturating_sub(clock::now()));
+                Ok(redirect(&return_url, vec![cookie]))
+            }
+            ("/.pomerium/sign_out", &Method::GET) => {
+                let session = self.load_session(req.headers()).await;
+                Ok(self.sign_out_confirm(session.as_deref()))
+            }
+            ("/.pomerium/sign_out", &Method::POST) => self.sign_out(req).await,
+            ("/.pomerium/signed_out", &Method::GET) => Ok(page(
+                StatusCode::OK,
+                "Signed out",
+                "<p>You are signed out.</p><p><a href=\"/\">Sign in again</a></p>",
+            )),
+            ("/.pomerium" | "/.pomerium/", &Method::GET) => {
+                match self.load_session(req.headers()).await {
+                    Some(s) => Ok(self.user_page(&s)),
+                    None if ctx.html && self.enabled() => {
+                        self.sign_in_redirect(view, req.headers(), ctx.scheme)
+                    }
+                    None => Err(ProxyError::Unauthenticated),
+                }
+            }
+            ("/.pomerium/user", &Method::GET) => match self.load_session(req.headers()).await {
+                Some(s) => Ok(user_json(&s)),
+                None => Err(ProxyError::Unauthenticated),
+            },
+            (
+                "/oauth2/callback"
+                | "/.pomerium/sign_in"
+                | "/.pomerium/callback/"
+                | "/.pomerium/sign_out",
+                _,
+            ) => Err(ProxyError::MethodNotAllowed),
+            _ => Err(ProxyError::NotFound),
+        }
+    }
+
+    /// Whether this request is on the `authenticate_service_url` host.
+    fn is_authenticate_host(&self, view: &RequestView) -> bool {
+        self.settings
+            .authenticate_url
+            .as_ref()
+            .and_then(super::handoff::authority)
+            .is_some_and(|a| a.eq_ignore_ascii_case(&view.authority()))
+    }
+
+    /// Our callback URL: on the authenticate host when set, else on this host.
+    fn callback_url(&self, view: &RequestView, scheme: &str) -> String {
+        match &self.settings.authenticate_url {
+            Some(url) => {
+                let mut u = url.clone();
+                u.set_path("/oauth2/callback");
+                u.set_query(None);
+                u.to_string()
+            }
+            None => format!("{scheme}://{}/oauth2/callback", view.authority()),
+        }
+    }
+
+    /// The response that sends an unauthenticated browser to sign in.
+    pub fn sign_in_redirect(
+        &self,
+        view: &RequestView,
+        headers: &http::HeaderMap,
+        scheme: &str,
+    ) -> Result<Response<ResponseBody>, ProxyError> {
+        let return_url = format!("{scheme}://{}{}", view.authority(), view.path_and_query());
+        if let Some(auth) = &self.settings.authenticate_url
+            && !self.is_authenticate_host(view)
+        {
+            return Ok(redirect(&self.sign_in_link(auth, &return_url), Vec::new()));
+        }
+        let jar = CookieJar::from_headers(headers);
+        let begin = self.begin(&self.callback_url(view, scheme), &return_url, &jar)?;
+        Ok(redirect(&begin.location, begin.cookies))
+    }
+
+    async fn callback(
+        &self,
+        view: &RequestView,
+        query: &str,
+        headers: &http::HeaderMap,
+        ctx: &Context<'_>,
+    ) -> Result<Response<ResponseBody>, ProxyError> {
+        let (session, return_url, clear_state) = self.finish(query, headers).await?;
+        super::handoff::check_return_url(&return_url, &|h| {
+            (ctx.known_host)(h) || self.is_host(view, h)
+        })?;
+        let max_age = session.expires_at.saturating_sub(clock::now());
+        let mut cookies = vec![
+            clear_state,
+            self.cookies.session_cookie(&session.id, max_age),
+        ];
+        let same_host = url::Url::parse(&return_url)
+            .ok()
+            .and_then(|u| super::handoff::authority(&u))
+            .is_some_and(|a| a.eq_ignore_ascii_case(&view.authority()));
+        let target = if same_host {
+            return_url
+        } else {
+            self.handoff_url(&session.id, &return_url)?
+        };
+        tracing::info!(user = %session.sub, "signed in");
+        let mut response = redirect(&target, Vec::new());
+        for c in cookies.drain(..) {
+            response.headers_mut().append(header::SET_COOKIE, c);
+        }
+        Ok(response)
+    }
+
+    fn is_host(&self, view: &RequestView, host: &str) -> bool {
+        host.eq_ignore_ascii_case(&view.host)
+    }
+
+    fn csrf_token(&self, session: &Session) -> String {
+        let csrf = Csrf {
+            s: session.id.clone(),
+            e: clock::now() + 3600,
+        };
+        self.cookies
+            .seal("csrf", &serde_json::to_vec(&csrf).unwrap_or_default())
+    }
+
+    fn sign_out_confirm(&self, session: Option<&Session>) -> Response<ResponseBody> {
+        match session {
+            None => page(
+                StatusCode::OK,
+                "Signed out",
+                "<p>You are not signed in.</p><p><a href=\"/\">Sign in</a></p>",
+            ),
+            Some(s) => page(
+                StatusCode::OK,
+                "Sign out?",
+                &format!(
+                    "<p>You are signed in as <strong>{}</strong>.</p>{}",
+                    respond::escape(s.email.as_deref().unwrap_or(&s.sub)),
+                    sign_out_form(&self.csrf_token(s))
+                ),
+            ),
+        }
+    }
+
+    async fn sign_out(&self, req: Request<Incoming>) -> Result<Response<ResponseBody>, ProxyError> {
+        let session = self.load_session(req.headers()).await;
+        let body = Limited::new(req.into_body(), 4096)
+            .collect()
+            .await
+            .map_err(|_| ProxyError::BadForm)?
+            .to_bytes();
+        let token = url::form_urlencoded::parse(&body)
+            .find(|(k, _)| k == "csrf")
+            .map(|(_, v)| v.into_owned());
+        let Some(session) = session else {
+            // Nothing to end: clear our cookie anyway and say so.
+            let mut r = page(StatusCode::OK, "Signed out", "<p>You are signed out.</p>");
+            r.headers_mut().append(
+                header::SET_COOKIE,
+                self.cookies.clear(self.cookies.session_name()),
+            );
+            return Ok(r);
+        };
+        let valid = token
+            .and_then(|t| self.cookies.open("csrf", &t))
+            .and_then(|b| serde_json::from_slice::<Csrf>(&b).ok())
+            .is_some_and(|c| c.s == session.id && c.e >= clock::now());
+        if !valid {
+            return Err(ProxyError::Forbidden);
+        }
+        let _ = self.store.delete(&session.id).await;
+        tracing::info!(user = %session.sub, "signed out");
+        self.revoke(&session).await;
+        let location = self.end_session_url(&session);
+        let mut response = match location {
+            Some(url) => redirect(&url, Vec::new()),
+            None => page(
+                StatusCode::OK,
+                "Signed out",
+                "<p>You are signed out.</p><p><a href=\"/\">Sign in again</a></p>",
+            ),
+        };
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            self.cookies.clear(self.cookies.session_name()),
+        );
+        Ok(response)
+    }
+
+    /// Revokes the refresh token (or the access token) when the provider advertises a
+    /// revocation endpoint. Best effort: a failure is logged, the sign-out proceeds.
+    async fn revoke(&self, session: &Session) {
+        let Ok(provider) = self.provider() else {
+            return;
+        };
+        let Some(discovered) = provider.discovered() else {
+            return;
+        };
+        let Some(endpoint) = discovered.revocation_endpoint.clone() else {
+            return;
+        };
+        let (token, hint) = match &session.tokens.refresh_token {
+            Some(rt) => (rt.expose().to_owned(), "refresh_token"),
+            None => (
+                session.tokens.access_token.expose().to_owned(),
+                "access_token",
+            ),
+        };
+        let mut form = vec![
+            ("token", token),
+            ("token_type_hint", hint.to_owned()),
+            ("client_id", provider.client_id.clone()),
+        ];
+        let mut request = provider.http.post(endpoint);
+        match (discovered.auth_method, provider.client_secret()) {
+            (crate::config::auth::TokenAuthMethod::ClientSecretBasic, Some(secret)) => {
+                request = request.basic_auth(&provider.client_id, Some(secret));
+            }
+            (_, Some(secret)) => form.push(("client_secret", secret.to_owned())),
+            (_, None) => {}
+        }
+        match request.form(&form).send().await {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => tracing::warn!(status = %r.status(), "token revocation refused"),
+            Err(e) => tracing::warn!(error = %e, "token revocation failed"),
+        }
+    }
+
+    /// The provider's end-session URL, when it has one.
+    fn end_session_url(&self, session: &Session) -> Option<String> {
+        let provider = self.provider().ok()?;
+        let discovered = provider.discovered()?;
+        match discovered.end_session_endpoint.clone() {
+            Some(mut url) => {
+                {
+                    let mut q = url.query_pairs_mut();
+                    q.append_pair("id_token_hint", session.tokens.id_token.expose());
+                    q.append_pair("client_id", &provider.client_id);
+                    if let Some(after) = &self.settings.signout_redirect {
+                        q.append_pair("post_logout_redirect_uri", after.as_str());
+                    }
+                }
+                Some(url.to_string())
+            }
+            None => self
+                .settings
+                .signout_redirect
+                .as_ref()
+                .map(|u| u.to_string()),
+        }
+    }
+
+    fn user_page(&self, s: &Session) -> Response<ResponseBody> {
+        let groups = if s.groups.is_empty() {
+            "<em>none</em>".to_owned()
+        } else {
+            s.groups
+                .iter()
+                .map(|g| format!("<li>{}</li>", respond::escape(g)))
+                .collect::<Vec<_>>()
+                .join("")
+        };
+        let body = format!(
+            "<dl><dt>Name</dt><dd>{name}</dd><dt>Email</dt><dd>{email}</dd><dt>User</dt><dd><code>{sub}</code></dd>\
+<dt>Groups</dt><dd><ul>{groups}</ul></dd><dt>Session ends</dt><dd>in {mins} minutes</dd></dl>{form}",
+            name = respond::escape(s.name.as_deref().unwrap_or("—")),
+            email = respond::escape(s.email.as_deref().unwrap_or("—")),
+            sub = respond::escape(&s.sub),
+            mins = s.expires_at.saturating_sub(clock::now()) / 60,
+            form = sign_out_form(&self.csrf_token(s)),
+        );
+        page(StatusCode::OK, "Signed in", &body)
+    }
+}
+
+fn sign_out_form(csrf: &str) -> String {
+    format!(
+        "<form method=\"post\" action=\"/.pomerium/sign_out\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+<button type=\"submit\">Sign out</button></form>",
+        respond::escape(csrf)
+    )
+}
+
+fn user_json(s: &Session) -> Response<ResponseBody> {
+    let body = serde_json::json!({
+        "sub": s.sub,
+        "email": s.email,
+        "name": s.name,
+        "groups": s.groups,
+        "claims": s.claims,
+        "session_expires_at": s.expires_at,
+    });
+    let mut r = Response::new(ResponseBody::full(body.to_string()));
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// A 302 that is never cached and leaks no referrer.
+pub fn redirect(location: &str, cookies: Vec<HeaderValue>) -> Response<ResponseBody> {
+    let mut r = Response::new(ResponseBody::empty());
+    *r.status_mut() = StatusCode::FOUND;
+    let h = r.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        h.insert(header::LOCATION, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    for c in cookies {
+        h.append(header::SET_COOKIE, c);
+    }
+    r
+}
+
+/// An HTML page showing identity: never cached.
+fn page(status: StatusCode, title: &str, body_html: &str) -> Response<ResponseBody> {
+    let mut r = Response::new(ResponseBody::full(respond::html_page(
+        title, body_html, None,
+    )));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    r
+}

@@ -1,0 +1,197 @@
+//! Stage 3, **load_session**, and token refresh.
+//!
+//! A session is looked up from its cookie; when its access token is close to expiry
+//! (less than min(60 s, a quarter of its lifetime) left) it is refreshed — once per
+//! session however many requests arrive at that moment. Rotated refresh tokens are
+//! kept; a refreshed ID token must keep `iss`, `sub` and `aud`. `invalid_grant` ends the
+//! session; transient errors back off and never sign the user out while the access
+//! token is still valid.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use http::HeaderMap;
+use openidconnect::{OAuth2TokenResponse, RefreshToken, RequestTokenError, TokenResponse};
+
+use super::Authenticator;
+use crate::config::secret::Secret;
+use crate::session::{CookieJar, Session, clock};
+
+/// Per-session single-flight locks and transient-failure backoff.
+#[derive(Debug, Default)]
+pub struct Coordinator {
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    backoff: Mutex<HashMap<String, (u64, u32)>>,
+}
+
+impl Coordinator {
+    fn lock_for(&self, id: &str) -> Option<Arc<tokio::sync::Mutex<()>>> {
+        let mut locks = self.locks.lock().ok()?;
+        Some(locks.entry(id.to_owned()).or_default().clone())
+    }
+
+    fn release(&self, id: &str, lock: Arc<tokio::sync::Mutex<()>>) {
+        if let Ok(mut locks) = self.locks.lock() {
+            // Ours plus the map's: nobody else is waiting.
+            if Arc::strong_count(&lock) <= 2 {
+                locks.remove(id);
+            }
+        }
+    }
+
+    fn retry_allowed(&self, id: &str, now: u64) -> bool {
+        self.backoff
+            .lock()
+            .ok()
+            .is_none_or(|b| b.get(id).is_none_or(|(at, _)| now >= *at))
+    }
+
+    fn failed(&self, id: &str, now: u64) {
+        if let Ok(mut b) = self.backoff.lock() {
+            let entry = b.entry(id.to_owned()).or_insert((0, 0));
+            entry.1 = entry.1.saturating_add(1);
+            entry.0 = now + (1u64 << entry.1.min(6)).min(60);
+        }
+    }
+
+    fn succeeded(&self, id: &str) {
+        if let Ok(mut b) = self.backoff.lock() {
+            b.remove(id);
+        }
+    }
+}
+
+/// What refreshing decided.
+enum Outcome {
+    Fresh(Arc<Session>),
+    Ended,
+    Transient,
+}
+
+impl Authenticator {
+    /// The request's session: from the cookie, through the store, refreshed if due.
+    /// Anything wrong with any of it means no session.
+    pub async fn load_session(&self, headers: &HeaderMap) -> Option<Arc<Session>> {
+        let jar = CookieJar::from_headers(headers);
+        let id = self.cookies.session_id(&jar)?;
+        let session = match self.store.get(&id).await {
+            Ok(s) => s?,
+            Err(e) => {
+                tracing::warn!(error = %e, "session store unavailable");
+                return None;
+            }
+        };
+        let now = clock::now();
+        if !session.refresh_due(now) || !self.enabled() {
+            return (!session.access_expired(now) || session.tokens.refresh_token.is_some())
+                .then_some(session);
+        }
+        self.refresh_single_flight(session).await
+    }
+
+    async fn refresh_single_flight(&self, session: Arc<Session>) -> Option<Arc<Session>> {
+        let id = session.id.clone();
+        let lock = self.refresh.lock_for(&id)?;
+        let guard = lock.lock().await;
+        // Someone else may have refreshed while we waited: read again.
+        let current = self.store.get(&id).await.ok().flatten();
+        let result = match current {
+            None => None,
+            Some(s) if !s.refresh_due(clock::now()) => Some(s),
+            Some(s) if !self.refresh.retry_allowed(&id, clock::now()) => usable(s),
+            Some(s) => match self.refresh_once(&s).await {
+                Outcome::Fresh(next) => {
+                    self.refresh.succeeded(&id);
+                    Some(next)
+                }
+                Outcome::Ended => {
+                    let _ = self.store.delete(&id).await;
+                    None
+                }
+                Outcome::Transient => {
+                    self.refresh.failed(&id, clock::now());
+                    usable(s)
+                }
+            },
+        };
+        drop(guard);
+        self.refresh.release(&id, lock);
+        result
+    }
+
+    async fn refresh_once(&self, session: &Session) -> Outcome {
+        let Ok(provider) = self.provider() else {
+            return Outcome::Transient;
+        };
+        let Some(discovered) = provider.discovered() else {
+            return Outcome::Transient;
+        };
+        let Some(refresh_token) = &session.tokens.refresh_token else {
+            return Outcome::Ended;
+        };
+        let client = provider.client(&discovered);
+        let rt = RefreshToken::new(refresh_token.expose().to_owned());
+        let Ok(request) = client.exchange_refresh_token(&rt) else {
+            return Outcome::Transient;
+        };
+        let response = match request.request_async(&provider.http).await {
+            Ok(r) => r,
+            Err(RequestTokenError::ServerResponse(e)) if e.error().as_ref() == "invalid_grant" => {
+                tracing::info!(session_sub = %session.sub, "refresh token rejected (invalid_grant); session ended");
+                return Outcome::Ended;
+            }
+            Err(e) => {
+                tracing::warn!(error = %super::describe_token_error(&e), "token refresh failed; will retry");
+                return Outcome::Transient;
+            }
+        };
+        let now = clock::now();
+        let mut next = session.clone();
+        next.tokens.access_token = Secret::new(response.access_token().secret().clone());
+        next.tokens.access_issued_at = now;
+        next.tokens.access_expires_at = response.expires_in().map(|d| now + d.as_secs());
+        if let Some(rotated) = response.refresh_token() {
+            next.tokens.refresh_token = Some(Secret::new(rotated.secret().clone()));
+        }
+        if let Some(id_token) = response.id_token() {
+            let claims = match self.verify_id_token(id_token, None).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "refreshed ID token rejected; session ended");
+                    return Outcome::Ended;
+                }
+            };
+            let same = claims.get("iss").and_then(|v| v.as_str()) == Some(session.issuer.as_str())
+                && claims.get("sub").and_then(|v| v.as_str()) == Some(session.sub.as_str())
+                && audiences(&claims) == session.audience;
+            if !same {
+                tracing::warn!(
+                    "refreshed ID token names another issuer, subject or audience; session ended"
+                );
+                return Outcome::Ended;
+            }
+            next.tokens.id_token = Secret::new(id_token.to_string());
+            self.apply_claims(&mut next, claims);
+        }
+        if self.store.put(next.clone()).await.is_err() {
+            return Outcome::Transient;
+        }
+        Outcome::Fresh(Arc::new(next))
+    }
+}
+
+/// A session whose refresh failed transiently: usable while its access token is.
+fn usable(s: Arc<Session>) -> Option<Arc<Session>> {
+    (!s.access_expired(clock::now())).then_some(s)
+}
+
+fn audiences(claims: &serde_json::Map<String, serde_json::Value>) -> Vec<String> {
+    match claims.get("aud") {
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        Some(serde_json::Value::String(s)) => vec![s.clone()],
+        _ => Vec::new(),
+    }
+}
