@@ -1,6 +1,14 @@
 #!/usr/bin/env bash
-# The whole test suite: unit tests, loopback integration tests, and the commands.
-# Installs anything the tests need that a fresh Debian machine with Rust lacks.
+# The whole test suite: unit tests, loopback integration tests (including the
+# end-to-end sign-in against the npm package oidc-provider), and the commands.
+# Installs what a fresh Debian machine with Rust lacks: Node packages for the
+# real OpenID Provider (Node.js itself from apt if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if ! command -v node >/dev/null 2>&1; then
+    apt-get update -qq && apt-get install -y -qq nodejs npm
+fi
+if [ ! -d tests/e2e/node_modules/oidc-provider ] || [ tests/e2e/package-lock.json -nt tests/e2e/node_modules/.package-lock.json ]; then
+    npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error
+fi
 cargo test --locked --lib --bins --tests

@@ -130,8 +130,9 @@ pub enum Storage {
 
 /// Reads the authentication settings. `insecure` is `insecure_server`.
 pub fn read(f: &mut Fields<'_>, insecure: bool) -> Auth {
-    let authenticate_service_url = read_url(f, "authenticate_service_url");
-    let signout_redirect_url = read_url(f, "signout_redirect_url");
+    // Our own URLs may be plain http when the whole proxy is (insecure_server).
+    let authenticate_service_url = read_url(f, "authenticate_service_url", insecure);
+    let signout_redirect_url = read_url(f, "signout_redirect_url", insecure);
     let cookie = read_cookie(f, insecure);
     let shared_secret = read_key(f, "shared_secret", "shared_secret_file");
     let cookie_secret = read_key(f, "cookie_secret", "cookie_secret_file");
@@ -162,7 +163,7 @@ pub fn read(f: &mut Fields<'_>, insecure: bool) -> Auth {
     }
 }
 
-fn read_url(f: &mut Fields<'_>, key: &'static str) -> Option<Url> {
+fn read_url(f: &mut Fields<'_>, key: &'static str, allow_http: bool) -> Option<Url> {
     let text = f.string(key)?;
     let parsed = Url::parse(&text)
         .map_err(|e| format!("{text:?} is not a URL: {e}"))
@@ -170,7 +171,7 @@ fn read_url(f: &mut Fields<'_>, key: &'static str) -> Option<Url> {
             match u.scheme() {
                 "https" => Ok(u),
                 // Plain http only where nothing can intercept it.
-                "http" if is_loopback(&u) => Ok(u),
+                "http" if allow_http || is_loopback(&u) => Ok(u),
                 _ => Err(format!(
                     "{text:?} must be https (http is allowed only for loopback hosts)"
                 )),
@@ -259,7 +260,7 @@ fn read_idp(f: &mut Fields<'_>) -> Idp {
                 Err(format!("{other:?} is not supported; use `okta` or `oidc`")),
             ),
         });
-    let provider_url = read_url(f, "idp_provider_url");
+    let provider_url = read_url(f, "idp_provider_url", false);
     let issuer = provider_url
         .is_some()
         .then(|| f.string("idp_provider_url"))

@@ -1,6 +1,7 @@
 //! Test harness: start a proxy from YAML on 127.0.0.1, talk to it, read what the
 //! upstream saw.
 
+pub mod idp;
 pub mod upstream;
 
 use std::net::SocketAddr;
