@@ -161,9 +161,6 @@ impl Provider {
         &self,
         metadata: &CoreProviderMetadata,
     ) -> Result<CoreJsonWebKeySet, ProviderError> {
-        if let Ok(mut last) = self.last_jwks_fetch.lock() {
-            *last = Some(Instant::now());
-        }
         JsonWebKeySet::fetch_async(metadata.jwks_uri(), &self.http)
             .await
             .map_err(|e| ProviderError::Unreachable(format!("JWKS: {e}")))
@@ -173,9 +170,13 @@ impl Provider {
     /// so a flood of made-up key ids cannot hammer the provider. True when new keys were
     /// installed.
     pub async fn refresh_keys(&self) -> bool {
+        // Only refetches triggered by unknown key ids count against the limit.
         let due = match self.last_jwks_fetch.lock() {
-            Ok(last) => last.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)),
-            Err(_) => false,
+            Ok(mut last) if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) => {
+                *last = Some(Instant::now());
+                true
+            }
+            _ => false,
         };
         let Some(current) = self.discovered() else {
             return false;

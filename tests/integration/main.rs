@@ -5,5 +5,6 @@ mod e2e_oidc;
 mod forwarding;
 mod limits;
 mod shutdown;
+mod signin;
 mod support;
 mod tls;

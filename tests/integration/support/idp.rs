@@ -28,7 +28,6 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{Method, Request, Response, header};
@@ -545,11 +544,9 @@ fn get<'a>(pairs: &'a Pairs, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// The proxy's clock, so tests that advance tokio's paused time move both sides.
 fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs()
+    portcullis::session::clock::now()
 }
 
 fn respond(status: u16, content_type: &str, body: impl Into<Bytes>) -> Resp {

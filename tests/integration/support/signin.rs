@@ -1,0 +1,158 @@
+//! Sign-in helpers: a proxy wired to the mock provider, and a browser that walks the
+//! authorization-code flow with a cookie jar.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use reqwest::cookie::{CookieStore, Jar};
+
+use super::TestProxy;
+use super::idp::{IdpOptions, MockIdp};
+use super::upstream::{self, Upstream};
+
+pub const SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+/// A proxy, its provider and its upstream.
+pub struct World {
+    pub idp: MockIdp,
+    pub up: Upstream,
+    pub proxy: TestProxy,
+}
+
+impl World {
+    /// `app.example.com` (any signed-in user), `public.example.com` (public), plus
+    /// `extra` global YAML and `routes` YAML appended to the route list.
+    pub async fn start(extra: &str) -> World {
+        Self::start_with(IdpOptions::default(), extra, "").await
+    }
+
+    pub async fn start_with(opts: IdpOptions, extra: &str, routes: &str) -> World {
+        let idp = MockIdp::start_with(opts).await;
+        let up = upstream::start("app").await;
+        let yaml = format!(
+            "insecure_server: true\nidp_provider: oidc\nidp_provider_url: {issuer}\nidp_client_id: portcullis\n\
+             idp_client_secret: s3cret\ncookie_secret: {SECRET}\nshared_secret: {SECRET}\n{extra}\
+             routes:\n  - from: http://app.example.com\n    to: {u}\n    allow_any_authenticated_user: true\n\
+             \x20 - from: http://public.example.com\n    to: {u}\n    allow_public_unauthenticated_access: true\n{routes}",
+            issuer = idp.issuer(),
+            u = up.url(),
+        );
+        let proxy = TestProxy::start(&yaml).await;
+        World { idp, up, proxy }
+    }
+
+    pub fn url(&self, host: &str, path: &str) -> String {
+        format!("http://{host}:{}{path}", self.proxy.addr.port())
+    }
+
+    pub fn app(&self, path: &str) -> String {
+        self.url("app.example.com", path)
+    }
+
+    /// A new browser: cookie jar, no automatic redirects.
+    pub fn browser(&self) -> Browser {
+        Browser::new(self.proxy.addr)
+    }
+
+    /// Waits until discovery has succeeded (sign-in is offered).
+    pub async fn ready(&self) {
+        let b = self.browser();
+        for _ in 0..200 {
+            if b.get_html(&self.app("/")).await.status() == 302 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("discovery never succeeded");
+    }
+}
+
+/// A browser-like client.
+pub struct Browser {
+    pub client: reqwest::Client,
+    pub jar: Arc<Jar>,
+}
+
+impl Browser {
+    pub fn new(proxy: SocketAddr) -> Self {
+        let jar = Arc::new(Jar::default());
+        let mut builder = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy();
+        for host in [
+            "app.example.com",
+            "public.example.com",
+            "other.example.com",
+            "auth.example.com",
+        ] {
+            builder = builder.resolve_to_addrs(host, &[proxy]);
+        }
+        Self {
+            client: builder.build().unwrap(),
+            jar,
+        }
+    }
+
+    pub async fn get_html(&self, url: &str) -> reqwest::Response {
+        self.client
+            .get(url)
+            .header("accept", "text/html")
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get_json(&self, url: &str) -> reqwest::Response {
+        self.client
+            .get(url)
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The cookies the jar would send to `url`.
+    pub fn cookies(&self, url: &str) -> String {
+        self.jar
+            .cookies(&url.parse().unwrap())
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    }
+
+    /// Starts a sign-in at `url`: the provider's authorize URL.
+    pub async fn start_sign_in(&self, url: &str) -> String {
+        let r = self.get_html(url).await;
+        assert_eq!(r.status(), 302, "sign-in starts with a redirect");
+        location(&r)
+    }
+
+    /// Lets the (auto-approving) provider answer `authorize`: our callback URL.
+    pub async fn authorize(&self, authorize: &str) -> String {
+        let r = self.client.get(authorize).send().await.unwrap();
+        assert_eq!(r.status(), 302, "{}", r.text().await.unwrap_or_default());
+        location(&r)
+    }
+
+    /// The whole sign-in from `url`; returns the callback's response.
+    pub async fn sign_in(&self, url: &str) -> reqwest::Response {
+        let authorize = self.start_sign_in(url).await;
+        let callback = self.authorize(&authorize).await;
+        self.get_html(&callback).await
+    }
+}
+
+/// The Location of a redirect, absolute.
+pub fn location(r: &reqwest::Response) -> String {
+    let loc = r.headers()["location"].to_str().unwrap();
+    r.url().join(loc).unwrap().to_string()
+}
+
+/// All `Set-Cookie` values of a response.
+pub fn set_cookies(r: &reqwest::Response) -> Vec<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
