@@ -4,6 +4,7 @@ mod config;
 mod e2e_oidc;
 mod forwarding;
 mod limits;
+mod sessions;
 mod shutdown;
 mod signin;
 mod support;

@@ -88,9 +88,9 @@ async fn sign_in_reaches_the_app_and_sets_a_safe_cookie() {
             .any(|c| c.starts_with("_pomerium_state_") && c.contains("Max-Age=0")),
         "state cookie cleared"
     );
-    assert_eq!(
+    assert!(
         w.idp.last_token_request().unwrap().code_verifier_present,
-        true
+        "PKCE verifier sent"
     );
 
     let echo = Echo::from(b.get_html(&w.app("/docs?page=2")).await).await;

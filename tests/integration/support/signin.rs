@@ -15,7 +15,8 @@ pub const SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 /// A proxy, its provider and its upstream.
 pub struct World {
     pub idp: MockIdp,
-    pub up: Upstream,
+    /// Kept alive for the proxy's routes.
+    pub _up: Upstream,
     pub proxy: TestProxy,
 }
 
@@ -38,7 +39,11 @@ impl World {
             u = up.url(),
         );
         let proxy = TestProxy::start(&yaml).await;
-        World { idp, up, proxy }
+        World {
+            idp,
+            _up: up,
+            proxy,
+        }
     }
 
     pub fn url(&self, host: &str, path: &str) -> String {
@@ -76,9 +81,12 @@ pub struct Browser {
 impl Browser {
     pub fn new(proxy: SocketAddr) -> Self {
         let jar = Arc::new(Jar::default());
+        // No pooled connections: tests that advance paused time would race the proxy
+        // closing an idle one.
         let mut builder = reqwest::Client::builder()
             .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(0)
             .no_proxy();
         for host in [
             "app.example.com",
