@@ -10,6 +10,9 @@
 # Knobs (environment): DURATION=15 WARMUP=3 CONNECTIONS=32 ROUNDS=3 LOAD_MAX=0.7
 #   LOAD_WAIT_MAX=600 BASE_PORT=18080 SKIP_BUILD=1 (use the existing binary as is)
 #   NGINX_WORKERS=auto KEEP_TMP=1 (keep configs and logs for inspection)
+#   QUIET_MAX=10 QUIET_WAIT_MAX=120 (before each run, wait until the machine is less
+#   than QUIET_MAX % busy) DISTURBED=20 (flag runs where something else used more
+#   than this % of a core)
 #
 # Exits non-zero only when the setup fails (install, build, start, sanity check),
 # never because of the numbers.
@@ -24,6 +27,9 @@ LOAD_MAX=${LOAD_MAX:-0.7}
 LOAD_WAIT_MAX=${LOAD_WAIT_MAX:-600}
 BASE_PORT=${BASE_PORT:-18080}
 NGINX_WORKERS=${NGINX_WORKERS:-auto}
+QUIET_MAX=${QUIET_MAX:-10}
+QUIET_WAIT_MAX=${QUIET_WAIT_MAX:-120}
+DISTURBED=${DISTURBED:-20}
 HOST_HEADER=bench.local
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -244,12 +250,37 @@ children_cpu() {
         printf "%.3f", t }' "$TMP/times.txt")
 }
 
+# Busy % of the whole machine (100 = every core) over $1 seconds.
+machine_busy() {
+    local a b
+    a=$(awk '/^cpu /{print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8; exit}' /proc/stat)
+    sleep "$1"
+    b=$(awk '/^cpu /{print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8; exit}' /proc/stat)
+    awk -v a="$a" -v b="$b" 'BEGIN{split(a, x, " "); split(b, y, " ");
+        t = y[2] - x[2]; printf "%.0f", t > 0 ? 100 * (y[1] - x[1]) / t : 0}'
+}
+# Our servers are idle between runs, so a busy machine means someone else is working:
+# wait (up to QUIET_WAIT_MAX seconds) until it is below QUIET_MAX % for 2 s.
+quiet_check() {
+    local busy waited=0
+    while busy=$(machine_busy 2); ((busy > QUIET_MAX)); do
+        if ((waited >= QUIET_WAIT_MAX)); then
+            log "machine still ${busy}% busy after ${waited}s; measuring anyway"
+            return 0
+        fi
+        ((waited == 0)) && log "machine ${busy}% busy before $1; waiting"
+        sleep 3
+        waited=$((waited + 5))
+    done
+}
+
 RESULTS=$TMP/results.tsv   # target round load1 rps p50 p99 errors proxy_cpu other_cpu
 : >"$RESULTS"
 ALL_SERVERS=("$PID_UP" "$PID_NGINX" "$PID_PC" "$PID_PCINFO")
 
 measure() { # $1 = target, $2 = round
     local t=$1 port=${PORT_OF[$1]} out=$TMP/wrk-$1-$2.txt
+    quiet_check "$t"
     run_wrk "$port" "$WARMUP" "$TMP/warmup-$1-$2.txt"
     local l1 s0 s1 o0 o1 x0=0 x1=0 c0 c1 n0 n1
     l1=$(load1)
@@ -280,8 +311,10 @@ measure() { # $1 = target, $2 = round
         'BEGIN{v = 100 * (d / hz - (w1 - w0)) / ((b - a) / 1e9); if (v < 0) v = 0; printf "%.0f", v}')
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$2" "$l1" "$rps" "$p50" "$p99" \
         "$errors" "$proxy_cpu" "$other_cpu" >>"$RESULTS"
-    printf '%-16s %5s %7s %10s %9s %9s %6s %9s %9s\n' "$t" "$2" "$l1" "$rps" "$p50" "$p99" \
-        "$errors" "$proxy_cpu" "$other_cpu"
+    local flag=
+    ((other_cpu > DISTURBED)) && flag=' disturbed'
+    printf '%-16s %5s %7s %10s %9s %9s %6s %9s %9s%s\n' "$t" "$2" "$l1" "$rps" "$p50" "$p99" \
+        "$errors" "$proxy_cpu" "$other_cpu" "$flag"
 }
 
 # ---------------------------------------------------------------- wait for a quiet machine
@@ -341,6 +374,9 @@ for t in "${TARGETS[@]}"; do
     printf '| %s | %.0f | %s | %s | %s | %s |\n' "$t" "${MED_RPS[$t]}" "${MED_P50[$t]}" \
         "${MED_P99[$t]}" "$(median "$t" 8)" "$errs"
 done
+n_dist=$(awk -F'\t' -v d="$DISTURBED" '$9 > d' "$RESULTS" | wc -l)
+echo
+echo "Runs where something else used more than $DISTURBED% of a core: $n_dist of $((ROUNDS * ${#TARGETS[@]}))."
 echo
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{if (b + 0 == 0) print "-"; else printf "%.2f", a / b}'; }
 for t in portcullis portcullis-info; do

@@ -79,8 +79,8 @@ pub async fn handle(app: &App, req: Request<Incoming>, conn: Connection) -> Resp
     let raw_path = req.uri().path().to_owned();
     let raw_query = req.uri().query().map(str::to_owned);
 
-    let mut route_name = None;
-    let outcome = run(app, req, conn, &request_id, html, &mut route_name).await;
+    let mut route_id = None;
+    let outcome = run(app, req, conn, &request_id, html, &mut route_id).await;
     let response = match outcome {
         Ok(response) => response,
         Err(err) => {
@@ -103,7 +103,9 @@ pub async fn handle(app: &App, req: Request<Incoming>, conn: Connection) -> Resp
         method: &method,
         path: &raw_path,
         query: raw_query.as_deref(),
-        route: route_name.as_deref(),
+        route: route_id
+            .and_then(|i| app.table.routes().get(i))
+            .map(|r| r.spec.name.as_str()),
         status: response.status(),
         duration: started.elapsed(),
     });
@@ -116,7 +118,7 @@ async fn run(
     conn: Connection,
     request_id: &str,
     html: bool,
-    route_name: &mut Option<String>,
+    route_id: &mut Option<usize>,
 ) -> Result<Response<ResponseBody>, ProxyError> {
     // 2. match_route: one canonical view, internal endpoints first, then user routes.
     let view = request::view(
@@ -142,7 +144,7 @@ async fn run(
         .table
         .find(&view.host, view.port, &view.path)
         .ok_or(ProxyError::NotFound)?;
-    *route_name = Some(route.spec.name.clone());
+    *route_id = Some(route.spec.id);
 
     // 3. load_session: public routes never look at sessions.
     let session = if route.spec.access.public {

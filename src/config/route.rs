@@ -36,6 +36,12 @@ pub struct Upstream {
     pub url: Url,
     /// Relative share of requests (1 when no weights are given).
     pub weight: u32,
+    /// `host[:port]`, ready for the request URI.
+    pub authority: http::uri::Authority,
+    /// The same as a `Host` header value.
+    pub host_header: http::HeaderValue,
+    /// `https` for TLS upstreams, else `http` (also for `h2c`).
+    pub scheme: http::uri::Scheme,
 }
 
 /// How a route matches the request path.
@@ -296,7 +302,30 @@ fn read_to(f: &mut Fields<'_>) -> (Vec<Upstream>, Option<String>) {
         }
         paths.push(url.path().to_owned());
         url.set_path("");
-        out.push(Upstream { url, weight });
+        let host = url.host_str().unwrap_or_default();
+        let text = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        };
+        let (Ok(authority), Ok(host_header)) = (
+            text.parse::<http::uri::Authority>(),
+            http::HeaderValue::from_str(&text),
+        ) else {
+            f.problems.push(p, format!("{text:?} is not a valid host"));
+            continue;
+        };
+        let scheme = if url.scheme() == "https" {
+            http::uri::Scheme::HTTPS
+        } else {
+            http::uri::Scheme::HTTP
+        };
+        out.push(Upstream {
+            url,
+            weight,
+            authority,
+            host_header,
+            scheme,
+        });
     }
     if weighted != 0 && weighted != list.len() {
         f.problems.push(

@@ -80,32 +80,21 @@ pub async fn forward(
         HostHeader::Rewrite(v) => Some(v.clone()),
         HostHeader::Upstream => None,
     };
-    let authority = match upstream.url.port() {
-        Some(p) => format!("{}:{p}", upstream.url.host_str().unwrap_or_default()),
-        None => upstream.url.host_str().unwrap_or_default().to_owned(),
-    };
-    let scheme = if upstream.url.scheme() == "https" {
-        "https"
-    } else {
-        "http"
-    };
     let path = rewrite::upstream_path(spec, &view.path);
     let path_and_query = match &view.query {
         Some(q) => format!("{path}?{q}"),
         None => path.into_owned(),
     };
     parts.uri = Uri::builder()
-        .scheme(scheme)
-        .authority(authority.as_str())
+        .scheme(upstream.scheme.clone())
+        .authority(upstream.authority.clone())
         .path_and_query(path_and_query)
         .build()
         .map_err(|_| ProxyError::Internal("cannot build the upstream URI"))?;
-    let host_value = match host_value {
-        Some(v) => v,
-        None => HeaderValue::from_str(&authority)
-            .map_err(|_| ProxyError::Internal("invalid upstream host"))?,
-    };
-    parts.headers.insert(header::HOST, host_value);
+    parts.headers.insert(
+        header::HOST,
+        host_value.unwrap_or_else(|| upstream.host_header.clone()),
+    );
     parts.version = Version::HTTP_11;
 
     // 3. Send, bounded by the route timeout (time to the response head).
