@@ -9,6 +9,7 @@
 # Usage: bash benches/load.sh
 # Knobs (environment): DURATION=15 WARMUP=3 CONNECTIONS=32 ROUNDS=3 LOAD_MAX=0.7
 #   LOAD_WAIT_MAX=600 BASE_PORT=18080 SKIP_BUILD=1 (use the existing binary as is)
+#   TARGETS="direct nginx portcullis portcullis-info" (a subset, e.g. for a quick look)
 #   NGINX_WORKERS=auto KEEP_TMP=1 (keep configs and logs for inspection)
 #   QUIET_MAX=10 QUIET_WAIT_MAX=120 (before each run, wait until the machine is less
 #   than QUIET_MAX % busy) DISTURBED=20 (flag runs where something else used more
@@ -215,6 +216,13 @@ proc_ticks() {
     done
     echo "$total"
 }
+# "user system" CPU ticks of a process (all threads) and its direct children.
+proc_ticks_us() {
+    local p
+    for p in "$@" $(for q in "$@"; do pgrep -P "$q" 2>/dev/null || true; done); do
+        awk '{sub(/^.*\) /, ""); print $12, $13}' "/proc/$p/stat" 2>/dev/null || true
+    done | awk '{u += $1; s += $2} END{print u + 0, s + 0}'
+}
 # Busy ticks of the whole machine, excluding irq/softirq (not charged to processes).
 sys_ticks() { awk '/^cpu /{print $2 + $3 + $4; exit}' /proc/stat; }
 
@@ -229,7 +237,8 @@ to_ms() {
 
 declare -A PORT_OF=([direct]=$P_UP [nginx]=$P_NGINX [portcullis]=$P_PC [portcullis-info]=$P_PCINFO)
 declare -A PROC_OF=([direct]="" [nginx]=$PID_NGINX [portcullis]=$PID_PC [portcullis-info]=$PID_PCINFO)
-TARGETS=(direct nginx portcullis portcullis-info)
+read -r -a TARGETS <<<"${TARGETS:-direct nginx portcullis portcullis-info}"
+for t in "${TARGETS[@]}"; do [[ -n ${PORT_OF[$t]:-} ]] || die "unknown target '$t'"; done
 
 run_wrk() { # $1 = port, $2 = seconds, $3 = output file
     wrk -t1 -c"$CONNECTIONS" -d"${2}s" --latency -H "Host: $HOST_HEADER" \
@@ -257,7 +266,7 @@ machine_busy() {
     sleep "$1"
     b=$(awk '/^cpu /{print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8; exit}' /proc/stat)
     awk -v a="$a" -v b="$b" 'BEGIN{split(a, x, " "); split(b, y, " ");
-        t = y[2] - x[2]; printf "%.0f", t > 0 ? 100 * (y[1] - x[1]) / t : 0}'
+        t = y[2] - x[2]; printf "%.0f", (t > 0 ? 100 * (y[1] - x[1]) / t : 0)}'
 }
 # Our servers are idle between runs, so a busy machine means someone else is working:
 # wait (up to QUIET_WAIT_MAX seconds) until it is below QUIET_MAX % for 2 s.
@@ -274,7 +283,7 @@ quiet_check() {
     done
 }
 
-RESULTS=$TMP/results.tsv   # target round load1 rps p50 p99 errors proxy_cpu other_cpu
+RESULTS=$TMP/results.tsv   # target round load1 rps p50 p99 errors proxy_cpu other_cpu user_us sys_us
 : >"$RESULTS"
 ALL_SERVERS=("$PID_UP" "$PID_NGINX" "$PID_PC" "$PID_PCINFO")
 
@@ -282,17 +291,17 @@ measure() { # $1 = target, $2 = round
     local t=$1 port=${PORT_OF[$1]} out=$TMP/wrk-$1-$2.txt
     quiet_check "$t"
     run_wrk "$port" "$WARMUP" "$TMP/warmup-$1-$2.txt"
-    local l1 s0 s1 o0 o1 x0=0 x1=0 c0 c1 n0 n1
+    local l1 s0 s1 o0 o1 x0="0 0" x1="0 0" c0 c1 n0 n1
     l1=$(load1)
     s0=$(sys_ticks); o0=$(proc_ticks "${ALL_SERVERS[@]}"); children_cpu; c0=$CHILD_CPU
-    [[ -n ${PROC_OF[$t]} ]] && x0=$(proc_ticks "${PROC_OF[$t]}")
+    [[ -n ${PROC_OF[$t]} ]] && x0=$(proc_ticks_us "${PROC_OF[$t]}")
     n0=$(date +%s%N)
     run_wrk "$port" "$DURATION" "$out"
     n1=$(date +%s%N)
     s1=$(sys_ticks); o1=$(proc_ticks "${ALL_SERVERS[@]}"); children_cpu; c1=$CHILD_CPU
-    [[ -n ${PROC_OF[$t]} ]] && x1=$(proc_ticks "${PROC_OF[$t]}")
+    [[ -n ${PROC_OF[$t]} ]] && x1=$(proc_ticks_us "${PROC_OF[$t]}")
 
-    local rps p50 p99 errors proxy_cpu other_cpu
+    local rps p50 p99 errors other_cpu
     rps=$(awk '/^Requests\/sec:/{print $2}' "$out")
     [[ -n $rps ]] || die "could not parse wrk output: $(cat "$out")"
     p50=$(to_ms "$(awk '$1 == "50%"{print $2}' "$out")")
@@ -300,21 +309,27 @@ measure() { # $1 = target, $2 = round
     errors=$(awk '/Non-2xx or 3xx responses:/{n += $NF}
                   /Socket errors:/{gsub(/,/, ""); n += $4 + $6 + $8 + $10}
                   END{print n + 0}' "$out")
-    # CPU of the proxy under test, in % of one core.
-    proxy_cpu=-
-    [[ -n ${PROC_OF[$t]} ]] && proxy_cpu=$(awk -v d=$((x1 - x0)) -v a="$n0" -v b="$n1" \
-        -v hz="$CLK_TCK" 'BEGIN{printf "%.0f", 100 * d / hz / ((b - a) / 1e9)}')
+    # CPU of the proxy under test: % of one core, and user/system microseconds per
+    # request (wrk's count over the run; both are over the same wall-clock window).
+    local proxy_cpu=- user_us=- sys_us=- reqs
+    reqs=$(awk '/requests in/{print $1; exit}' "$out")
+    if [[ -n ${PROC_OF[$t]} ]]; then
+        read -r proxy_cpu user_us sys_us < <(awk -v x0="$x0" -v x1="$x1" -v a="$n0" \
+            -v b="$n1" -v hz="$CLK_TCK" -v n="$reqs" 'BEGIN{split(x0, p, " "); split(x1, q, " ");
+            u = (q[1] - p[1]) / hz; s = (q[2] - p[2]) / hz;
+            printf "%.0f %.1f %.1f\n", 100 * (u + s) / ((b - a) / 1e9), 1e6 * u / n, 1e6 * s / n}')
+    fi
     # Machine busy time (user+nice+system) minus our servers minus wrk: an estimate of
     # what something else on the machine (say, a compiler) used during the run.
     other_cpu=$(awk -v d=$(((s1 - s0) - (o1 - o0))) -v w0="$c0" -v w1="$c1" -v a="$n0" \
         -v b="$n1" -v hz="$CLK_TCK" \
         'BEGIN{v = 100 * (d / hz - (w1 - w0)) / ((b - a) / 1e9); if (v < 0) v = 0; printf "%.0f", v}')
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$2" "$l1" "$rps" "$p50" "$p99" \
-        "$errors" "$proxy_cpu" "$other_cpu" >>"$RESULTS"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$2" "$l1" "$rps" "$p50" \
+        "$p99" "$errors" "$proxy_cpu" "$other_cpu" "$user_us" "$sys_us" >>"$RESULTS"
     local flag=
     ((other_cpu > DISTURBED)) && flag=' disturbed'
-    printf '%-16s %5s %7s %10s %9s %9s %6s %9s %9s%s\n' "$t" "$2" "$l1" "$rps" "$p50" "$p99" \
-        "$errors" "$proxy_cpu" "$other_cpu" "$flag"
+    printf '%-16s %5s %6s %10s %8s %8s %6s %9s %8s %8s %9s%s\n' "$t" "$2" "$l1" "$rps" "$p50" \
+        "$p99" "$errors" "$proxy_cpu" "$user_us" "$sys_us" "$other_cpu" "$flag"
 }
 
 # ---------------------------------------------------------------- wait for a quiet machine
@@ -344,8 +359,8 @@ echo "# upstream: nginx, 1 worker, return 200 \"ok\\n\"; nginx proxy: $NGINX_WOR
 echo "# portcullis: tokio multi-thread runtime (one worker per core); 'portcullis' = log_level warn," \
     "'portcullis-info' = log_level info, output to /dev/null"
 echo
-printf '%-16s %5s %7s %10s %9s %9s %6s %9s %9s\n' target round load1 req/s p50_ms p99_ms errors \
-    proxy_cpu% other_cpu%
+printf '%-16s %5s %6s %10s %8s %8s %6s %9s %8s %8s %9s\n' target round load1 req/s p50_ms \
+    p99_ms errors proxy_cpu% user_us sys_us other_cpu%
 for round in $(seq "$ROUNDS"); do
     for t in "${TARGETS[@]}"; do
         measure "$t" "$round"
@@ -360,19 +375,19 @@ done
 median() { # $1 = target, $2 = column (1-based in results.tsv)
     awk -F'\t' -v t="$1" -v c="$2" '$1 == t && $c != "-" {print $c}' "$RESULTS" | sort -g |
         awk '{v[NR] = $1} END{if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2];
-             else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+             else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'
 }
 echo
 echo "Medians of $ROUNDS rounds:"
 echo
-echo "| target | req/s | p50 (ms) | p99 (ms) | proxy CPU (% of a core) | errors (sum) |"
-echo "|---|---:|---:|---:|---:|---:|"
+echo "| target | req/s | p50 (ms) | p99 (ms) | proxy CPU (% of a core) | proxy user µs/req | proxy sys µs/req | errors (sum) |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 declare -A MED_RPS MED_P50 MED_P99
 for t in "${TARGETS[@]}"; do
     MED_RPS[$t]=$(median "$t" 4); MED_P50[$t]=$(median "$t" 5); MED_P99[$t]=$(median "$t" 6)
     errs=$(awk -F'\t' -v t="$t" '$1 == t {n += $7} END{print n + 0}' "$RESULTS")
-    printf '| %s | %.0f | %s | %s | %s | %s |\n' "$t" "${MED_RPS[$t]}" "${MED_P50[$t]}" \
-        "${MED_P99[$t]}" "$(median "$t" 8)" "$errs"
+    printf '| %s | %.0f | %s | %s | %s | %s | %s | %s |\n' "$t" "${MED_RPS[$t]}" "${MED_P50[$t]}" \
+        "${MED_P99[$t]}" "$(median "$t" 8)" "$(median "$t" 10)" "$(median "$t" 11)" "$errs"
 done
 n_dist=$(awk -F'\t' -v d="$DISTURBED" '$9 > d' "$RESULTS" | wc -l)
 echo
@@ -380,6 +395,7 @@ echo "Runs where something else used more than $DISTURBED% of a core: $n_dist of
 echo
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{if (b + 0 == 0) print "-"; else printf "%.2f", a / b}'; }
 for t in portcullis portcullis-info; do
+    [[ -n ${MED_RPS[$t]:-} && -n ${MED_RPS[nginx]:-} ]] || continue
     echo "$t / nginx: req/s $(ratio "${MED_RPS[$t]}" "${MED_RPS[nginx]}")," \
         "p50 $(ratio "${MED_P50[$t]}" "${MED_P50[nginx]}")," \
         "p99 $(ratio "${MED_P99[$t]}" "${MED_P99[nginx]}")"

@@ -14,6 +14,8 @@
 //! `config.yaml` and the environment into a validated [`config::Config`].
 
 pub mod config;
+pub mod directory;
+pub mod identity;
 pub mod oidc;
 pub mod pipeline;
 pub mod policy;

@@ -153,7 +153,13 @@ async fn run(
         app.auth.load_session(req.headers()).await
     };
 
-    // 4. authorize.
+    // 4. authorize. Group-gated routes fail closed while the directory cannot confirm
+    // the user's groups.
+    if session.as_ref().is_some_and(|s| s.groups_unverified)
+        && !route.spec.access.allowed_groups.is_empty()
+    {
+        return Err(ProxyError::GroupsUnverified);
+    }
     match interim::decide(&route.spec.access, &req, session.as_deref()) {
         Decision::Allow => {}
         Decision::SignIn if !app.auth.enabled() => return Err(ProxyError::SignInNotConfigured),

@@ -33,6 +33,9 @@ pub enum ProxyError {
     /// Signed in, but not allowed: 403.
     #[error("forbidden")]
     Forbidden,
+    /// The route depends on groups the directory cannot confirm right now: 503.
+    #[error("groups could not be verified")]
+    GroupsUnverified,
     /// A form body was too large or unreadable: 400.
     #[error("bad form body")]
     BadForm,
@@ -61,6 +64,7 @@ impl ProxyError {
                 StatusCode::UNAUTHORIZED
             }
             ProxyError::Forbidden => StatusCode::FORBIDDEN,
+            ProxyError::GroupsUnverified => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::BadForm => StatusCode::BAD_REQUEST,
             ProxyError::SignIn(e) => sign_in_status(e),
             ProxyError::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
@@ -90,6 +94,10 @@ impl ProxyError {
                 "You are signed in, but not allowed to use this application.",
             ),
             ProxyError::BadForm => ("Bad request", "The form could not be read."),
+            ProxyError::GroupsUnverified => (
+                "Groups could not be verified",
+                "This application depends on your group memberships, and the directory cannot confirm them right now. Try again in a few minutes.",
+            ),
             ProxyError::SignIn(e) => sign_in_message(e),
             ProxyError::UpstreamUnavailable(_) => (
                 "Application unavailable",
@@ -282,9 +290,9 @@ fn next_step(err: &ProxyError) -> &'static str {
         ProxyError::Forbidden => {
             "<form method=\"get\" action=\"/.pomerium/sign_out\"><button type=\"submit\">Switch user</button></form>"
         }
-        ProxyError::UpstreamUnavailable(_) | ProxyError::UpstreamTimeout => {
-            "<p><a href=\"\">Try again</a></p>"
-        }
+        ProxyError::UpstreamUnavailable(_)
+        | ProxyError::UpstreamTimeout
+        | ProxyError::GroupsUnverified => "<p><a href=\"\">Try again</a></p>",
         _ => "",
     }
 }

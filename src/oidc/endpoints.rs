@@ -86,6 +86,18 @@ impl Authenticator {
                 Ok(self.sign_out_confirm(session.as_deref()))
             }
             ("/.pomerium/sign_out", &Method::POST) => self.sign_out(req).await,
+            ("/.pomerium/refresh_groups", &Method::POST) if self.groups.is_some() => {
+                let session = self
+                    .load_session(req.headers())
+                    .await
+                    .ok_or(ProxyError::Unauthenticated)?;
+                self.check_csrf(req, &session).await?;
+                self.refresh_groups(&session).await.map_err(|e| {
+                    tracing::warn!(error = %e, "group refresh failed");
+                    ProxyError::GroupsUnverified
+                })?;
+                Ok(redirect("/.pomerium/", Vec::new()))
+            }
             ("/.pomerium/signed_out", &Method::GET) => Ok(page(
                 StatusCode::OK,
                 "Signed out",
@@ -220,8 +232,12 @@ impl Authenticator {
         }
     }
 
-    async fn sign_out(&self, req: Request<Incoming>) -> Result<Response<ResponseBody>, ProxyError> {
-        let session = self.load_session(req.headers()).await;
+    /// Reads the form body and checks its `csrf` token against `session`.
+    async fn check_csrf(
+        &self,
+        req: Request<Incoming>,
+        session: &Session,
+    ) -> Result<(), ProxyError> {
         let body = Limited::new(req.into_body(), 4096)
             .collect()
             .await
@@ -230,7 +246,19 @@ impl Authenticator {
         let token = url::form_urlencoded::parse(&body)
             .find(|(k, _)| k == "csrf")
             .map(|(_, v)| v.into_owned());
-        let Some(session) = session else {
+        let valid = token
+            .and_then(|t| self.cookies.open("csrf", &t))
+            .and_then(|b| serde_json::from_slice::<Csrf>(&b).ok())
+            .is_some_and(|c| c.s == session.id && c.e >= clock::now());
+        if valid {
+            Ok(())
+        } else {
+            Err(ProxyError::Forbidden)
+        }
+    }
+
+    async fn sign_out(&self, req: Request<Incoming>) -> Result<Response<ResponseBody>, ProxyError> {
+        let Some(session) = self.load_session(req.headers()).await else {
             // Nothing to end: clear our cookie anyway and say so.
             let mut r = page(StatusCode::OK, "Signed out", "<p>You are signed out.</p>");
             r.headers_mut().append(
@@ -239,13 +267,7 @@ impl Authenticator {
             );
             return Ok(r);
         };
-        let valid = token
-            .and_then(|t| self.cookies.open("csrf", &t))
-            .and_then(|b| serde_json::from_slice::<Csrf>(&b).ok())
-            .is_some_and(|c| c.s == session.id && c.e >= clock::now());
-        if !valid {
-            return Err(ProxyError::Forbidden);
-        }
+        self.check_csrf(req, &session).await?;
         let _ = self.store.delete(&session.id).await;
         tracing::info!(user = %session.sub, "signed out");
         self.revoke(&session).await;
@@ -340,12 +362,26 @@ impl Authenticator {
         };
         let body = format!(
             "<dl><dt>Name</dt><dd>{name}</dd><dt>Email</dt><dd>{email}</dd><dt>User</dt><dd><code>{sub}</code></dd>\
-<dt>Groups</dt><dd><ul>{groups}</ul></dd><dt>Session ends</dt><dd>in {mins} minutes</dd></dl>{form}",
+<dt>Groups</dt><dd><ul>{groups}</ul>{unverified}{refresh}</dd><dt>Session ends</dt><dd>in {mins} minutes</dd></dl>{form}",
             name = respond::escape(s.name.as_deref().unwrap_or("—")),
             email = respond::escape(s.email.as_deref().unwrap_or("—")),
             sub = respond::escape(&s.sub),
             mins = s.expires_at.saturating_sub(clock::now()) / 60,
             form = sign_out_form(&self.csrf_token(s)),
+            unverified = if s.groups_unverified {
+                "<p><em>The directory could not confirm these groups.</em></p>"
+            } else {
+                ""
+            },
+            refresh = if self.groups.is_some() {
+                format!(
+                    "<form method=\"post\" action=\"/.pomerium/refresh_groups\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+<button type=\"submit\">Refresh my groups</button></form>",
+                    respond::escape(&self.csrf_token(s))
+                )
+            } else {
+                String::new()
+            },
         );
         page(StatusCode::OK, "Signed in", &body)
     }

@@ -209,6 +209,7 @@ impl Authenticator {
             response.refresh_token().map(|r| r.secret().clone()),
         )?;
         self.merge_userinfo(&mut session).await?;
+        self.load_directory_groups(&mut session).await;
         self.store
             .put(session.clone())
             .await
@@ -273,6 +274,8 @@ impl Authenticator {
             name: None,
             claims: serde_json::Map::new(),
             groups: Vec::new(),
+            claim_groups: Vec::new(),
+            groups_unverified: false,
             tokens: Tokens {
                 access_token: Secret::new(access.secret().clone()),
                 access_expires_at: expires_in.map(|d| now + d.as_secs()),
@@ -317,7 +320,34 @@ impl Authenticator {
         };
         groups.sort();
         groups.dedup();
-        session.groups = groups;
+        if session.email.is_none() && session.sub.matches('@').count() == 1 {
+            // Providers that send only `openid` often put the email in `sub`.
+            session.email = Some(session.sub.clone());
+        }
+        let directory: Vec<String> = session
+            .groups
+            .iter()
+            .filter(|g| !session.claim_groups.contains(g))
+            .cloned()
+            .collect();
+        session.claim_groups = groups;
+        session.set_directory_groups(&directory);
+    }
+
+    /// Adds the directory's groups (Okta) at sign-in. A failure does not stop the
+    /// sign-in: the session is marked unverified and group-gated routes fail closed.
+    async fn load_directory_groups(&self, session: &mut Session) {
+        let Some(cache) = &self.groups else { return };
+        match cache.load(&session.sub).await {
+            Ok(groups) => {
+                session.set_directory_groups(&groups);
+                session.groups_unverified = false;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the user's groups from the directory");
+                session.groups_unverified = true;
+            }
+        }
     }
 
     /// Calls userinfo when the provider has it; its `sub` must be the session's.

@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use url::Url;
 
 use crate::config::Config;
+use crate::directory::GroupCache;
 use crate::session::cookies::Cookies;
 use crate::session::seal::{Sealer, random_32};
 use crate::session::{MemoryStore, SessionStore};
@@ -101,6 +102,8 @@ pub struct Authenticator {
     /// Flow settings.
     pub settings: Settings,
     handoff: Sealer,
+    /// The directory's group memberships (Okta with `idp_service_account`).
+    pub groups: Option<Arc<GroupCache>>,
     used: Mutex<HashMap<String, u64>>,
     refresh: refresh::Coordinator,
 }
@@ -141,6 +144,7 @@ impl Authenticator {
                 cookie_expire: auth.cookie.expire.as_secs(),
             },
             handoff: Sealer::new(&shared_secret, "handoff"),
+            groups: crate::directory::from_idp(&auth.idp),
             used: Mutex::new(HashMap::new()),
             refresh: refresh::Coordinator::default(),
         }

@@ -15,6 +15,7 @@ use openidconnect::{OAuth2TokenResponse, RefreshToken, RequestTokenError, TokenR
 
 use super::Authenticator;
 use crate::config::secret::Secret;
+use crate::directory::Membership;
 use crate::session::{CookieJar, Session, clock};
 
 /// Per-session single-flight locks and transient-failure backoff.
@@ -82,11 +83,58 @@ impl Authenticator {
             }
         };
         let now = clock::now();
-        if !session.refresh_due(now) || !self.enabled() {
-            return (!session.access_expired(now) || session.tokens.refresh_token.is_some())
-                .then_some(session);
-        }
-        self.refresh_single_flight(session).await
+        let session = if !session.refresh_due(now) || !self.enabled() {
+            (!session.access_expired(now) || session.tokens.refresh_token.is_some())
+                .then_some(session)?
+        } else {
+            self.refresh_single_flight(session).await?
+        };
+        Some(self.with_current_groups(session).await)
+    }
+
+    /// Applies what the directory knows now (no network I/O: refreshes run in the
+    /// background). Changes are written back so other requests see them.
+    async fn with_current_groups(&self, session: Arc<Session>) -> Arc<Session> {
+        let Some(cache) = &self.groups else {
+            return session;
+        };
+        let updated = match cache.current(&session.sub) {
+            Membership::Known(g) | Membership::Stale(g) => {
+                if session.has_directory_groups(&g) && !session.groups_unverified {
+                    return session;
+                }
+                let mut next = (*session).clone();
+                next.set_directory_groups(&g);
+                next.groups_unverified = false;
+                next
+            }
+            Membership::Unavailable => {
+                if session.groups_unverified {
+                    return session;
+                }
+                let mut next = (*session).clone();
+                next.groups_unverified = true;
+                next
+            }
+        };
+        let _ = self.store.put(updated.clone()).await;
+        Arc::new(updated)
+    }
+
+    /// Re-reads the user's groups from the directory now (the user page's button).
+    pub async fn refresh_groups(
+        &self,
+        session: &Session,
+    ) -> Result<(), crate::directory::DirectoryError> {
+        let Some(cache) = &self.groups else {
+            return Ok(());
+        };
+        let groups = cache.refresh_now(&session.sub).await?;
+        let mut next = session.clone();
+        next.set_directory_groups(&groups);
+        next.groups_unverified = false;
+        let _ = self.store.put(next).await;
+        Ok(())
     }
 
     async fn refresh_single_flight(&self, session: Arc<Session>) -> Option<Arc<Session>> {

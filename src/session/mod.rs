@@ -31,8 +31,16 @@ pub struct Session {
     pub name: Option<String>,
     /// All claims from the ID token and userinfo.
     pub claims: serde_json::Map<String, serde_json::Value>,
-    /// Group ids and names.
+    /// Effective group ids and names (sorted): the token's groups claim plus the
+    /// directory's groups.
     pub groups: Vec<String>,
+    /// The groups from the ID token / userinfo claim alone (sorted).
+    #[serde(default)]
+    pub claim_groups: Vec<String>,
+    /// Whether the directory could not confirm this user's groups (group-gated routes
+    /// fail closed while true).
+    #[serde(default)]
+    pub groups_unverified: bool,
     /// The tokens.
     pub tokens: Tokens,
     /// The issuer and audience of the ID token (a refreshed one must keep them).
@@ -83,6 +91,46 @@ impl Session {
         now + window >= exp
     }
 
+    /// Sets the effective groups to the claim groups plus `directory` (sorted, unique).
+    pub fn set_directory_groups(&mut self, directory: &[String]) {
+        let mut all: Vec<String> = self
+            .claim_groups
+            .iter()
+            .chain(directory.iter())
+            .cloned()
+            .collect();
+        all.sort();
+        all.dedup();
+        self.groups = all;
+    }
+
+    /// Whether the effective groups already are the claim groups plus `directory`
+    /// (both sorted), checked without allocating.
+    pub fn has_directory_groups(&self, directory: &[String]) -> bool {
+        let (mut a, mut b) = (
+            self.claim_groups.iter().peekable(),
+            directory.iter().peekable(),
+        );
+        let mut expected = std::iter::from_fn(move || match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x == y => {
+                b.next();
+                a.next()
+            }
+            (Some(x), Some(y)) if x < y => a.next(),
+            (Some(_), Some(_)) | (None, Some(_)) => b.next(),
+            (Some(_), None) => a.next(),
+            (None, None) => None,
+        });
+        let mut actual = self.groups.iter();
+        loop {
+            match (expected.next(), actual.next()) {
+                (None, None) => return true,
+                (Some(x), Some(y)) if x == y => {}
+                _ => return false,
+            }
+        }
+    }
+
     /// Whether the access token has expired (and so can no longer be used).
     pub fn access_expired(&self, now: u64) -> bool {
         self.tokens.access_expires_at.is_some_and(|exp| now >= exp)
@@ -130,6 +178,8 @@ mod tests {
             name: None,
             claims: Default::default(),
             groups: vec![],
+            claim_groups: vec![],
+            groups_unverified: false,
             tokens: Tokens {
                 access_token: Secret::new("a"),
                 access_expires_at: exp,
@@ -142,6 +192,18 @@ mod tests {
             issued_at: issued,
             expires_at: issued + 100_000,
         }
+    }
+
+    #[test]
+    fn directory_groups_merge_with_claim_groups() {
+        let mut s = session(0, None, false);
+        s.claim_groups = vec!["a".into(), "c".into()];
+        let dir: Vec<String> = vec!["b".into(), "c".into(), "d".into()];
+        assert!(!s.has_directory_groups(&dir));
+        s.set_directory_groups(&dir);
+        assert_eq!(s.groups, ["a", "b", "c", "d"]);
+        assert!(s.has_directory_groups(&dir));
+        assert!(!s.has_directory_groups(&["b".into()]));
     }
 
     #[test]

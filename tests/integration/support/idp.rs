@@ -179,6 +179,9 @@ pub struct Behaviour {
     pub discovery_unavailable: bool,
     /// After [`MockIdp::rotate_keys`], the JWKS lists only the new key (not both).
     pub jwks_only_current_key: bool,
+    /// Serve `/api/…` (the Okta Management API) by forwarding to this address, so the
+    /// directory and the provider share one origin as they do at Okta.
+    pub api_upstream: Option<std::net::SocketAddr>,
 }
 
 impl Default for Behaviour {
@@ -203,6 +206,7 @@ impl Default for Behaviour {
             authorize_error: None,
             discovery_unavailable: false,
             jwks_only_current_key: false,
+            api_upstream: None,
         }
     }
 }
@@ -404,6 +408,10 @@ impl Shared {
 
     /// Routes one request.
     async fn handle(&self, req: Request<Incoming>) -> Resp {
+        let api = self.behaviour().api_upstream;
+        if let Some(api) = api.filter(|_| req.uri().path().starts_with("/api/")) {
+            return forward_api(api, req).await;
+        }
         let method = req.method().clone();
         // Trimming copes with `//.well-known/…` from a trailing-slash issuer.
         let path = req.uri().path().trim_start_matches('/').to_owned();
@@ -556,6 +564,34 @@ fn respond(status: u16, content_type: &str, body: impl Into<Bytes>) -> Resp {
         .header(header::CACHE_CONTROL, "no-store")
         .body(Full::new(body.into()))
         .expect("valid response")
+}
+
+/// Forwards a Management API request to the mock Okta API.
+async fn forward_api(api: std::net::SocketAddr, req: Request<Incoming>) -> Resp {
+    let url = format!(
+        "http://{api}{}",
+        req.uri().path_and_query().map_or("/", |p| p.as_str())
+    );
+    let mut out = reqwest::Client::new().get(url);
+    for name in [header::AUTHORIZATION, header::ACCEPT] {
+        if let Some(v) = req.headers().get(&name) {
+            out = out.header(name, v.clone());
+        }
+    }
+    let Ok(r) = out.send().await else {
+        return html(502, "<h1>api unreachable</h1>");
+    };
+    let mut resp = Response::builder().status(r.status().as_u16());
+    for (name, value) in r.headers() {
+        if name == header::LINK
+            || name.as_str().starts_with("x-rate-limit")
+            || name == header::CONTENT_TYPE
+        {
+            resp = resp.header(name.as_str(), value.as_bytes());
+        }
+    }
+    let body = r.bytes().await.unwrap_or_default();
+    resp.body(Full::new(body)).expect("response")
 }
 
 fn json_resp(status: u16, body: &Value) -> Resp {

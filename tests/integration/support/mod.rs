@@ -2,6 +2,7 @@
 //! upstream saw.
 
 pub mod idp;
+pub mod okta;
 pub mod signin;
 pub mod upstream;
 

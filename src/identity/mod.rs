@@ -1,0 +1,46 @@
+//! Identity to upstreams (part of stage 5, **forward**): the signed
+//! `X-Pomerium-Jwt-Assertion`, the `X-Pomerium-Claim-*` values, the JWKS that upstreams
+//! verify the assertion with, and `set_request_headers` templates.
+//!
+//! - [`keys`]: the signing keys (from `signing_key`, or derived from `shared_secret` so
+//!   every replica agrees) and the published JWKS.
+//! - [`assertion`]: one compact JWS per (user, route host), Pomerium-compatible claims.
+//! - [`cache`]: reuses a fresh assertion so signing stays off the hot path.
+//! - [`headers`]: claim values → header values (never a raw CR, LF or NUL).
+//! - [`template`]: `${pomerium.*}` templates, parsed once at config load.
+//!
+//! Invariant: no key material ever reaches a `Debug`, `Display` or error message; the
+//! JWKS holds public parts only.
+
+pub mod assertion;
+pub mod cache;
+mod der;
+pub mod headers;
+pub mod keys;
+pub mod template;
+
+#[cfg(test)]
+mod test_keys;
+#[cfg(test)]
+mod test_support;
+
+pub use assertion::Claims;
+pub use cache::AssertionCache;
+pub use headers::{claim_header_value, claim_of};
+pub use keys::{Jwks, SigningKeys};
+pub use template::{Template, TemplateContext};
+
+/// Why keys could not be loaded or an assertion could not be signed. Messages name the
+/// problem, never key material.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// `signing_key` is unusable.
+    #[error("signing_key: {0}")]
+    SigningKey(String),
+    /// The signature itself failed (should not happen with a loaded key).
+    #[error("could not sign the identity assertion")]
+    Sign,
+    /// The session's hard end has passed: there is nothing left to assert.
+    #[error("the session has ended")]
+    SessionEnded,
+}
