@@ -1,6 +1,7 @@
 //! Integration tests: the real proxy on 127.0.0.1 with in-process upstreams.
 
 mod config;
+mod directory;
 mod e2e_oidc;
 mod forwarding;
 mod limits;

@@ -410,7 +410,7 @@ impl Shared {
     async fn handle(&self, req: Request<Incoming>) -> Resp {
         let api = self.behaviour().api_upstream;
         if let Some(api) = api.filter(|_| req.uri().path().starts_with("/api/")) {
-            return forward_api(api, req).await;
+            return forward_api(api, &self.base, req).await;
         }
         let method = req.method().clone();
         // Trimming copes with `//.well-known/…` from a trailing-slash issuer.
@@ -567,7 +567,7 @@ fn respond(status: u16, content_type: &str, body: impl Into<Bytes>) -> Resp {
 }
 
 /// Forwards a Management API request to the mock Okta API.
-async fn forward_api(api: std::net::SocketAddr, req: Request<Incoming>) -> Resp {
+async fn forward_api(api: std::net::SocketAddr, base: &str, req: Request<Incoming>) -> Resp {
     let url = format!(
         "http://{api}{}",
         req.uri().path_and_query().map_or("/", |p| p.as_str())
@@ -583,10 +583,11 @@ async fn forward_api(api: std::net::SocketAddr, req: Request<Incoming>) -> Resp 
     };
     let mut resp = Response::builder().status(r.status().as_u16());
     for (name, value) in r.headers() {
-        if name == header::LINK
-            || name.as_str().starts_with("x-rate-limit")
-            || name == header::CONTENT_TYPE
-        {
+        if name == header::LINK {
+            // Pagination links point at the org, which is this origin.
+            let text = String::from_utf8_lossy(value.as_bytes()).replace(&format!("http://{api}"), base);
+            resp = resp.header(name.as_str(), text);
+        } else if name.as_str().starts_with("x-rate-limit") || name == header::CONTENT_TYPE {
             resp = resp.header(name.as_str(), value.as_bytes());
         }
     }

@@ -31,11 +31,12 @@ impl World {
         let idp = MockIdp::start_with(opts).await;
         let up = upstream::start("app").await;
         let yaml = format!(
-            "insecure_server: true\nidp_provider: oidc\nidp_provider_url: {issuer}\nidp_client_id: portcullis\n\
+            "insecure_server: true\n{provider}idp_provider_url: {issuer}\nidp_client_id: portcullis\n\
              idp_client_secret: s3cret\ncookie_secret: {SECRET}\nshared_secret: {SECRET}\n{extra}\
              routes:\n  - from: http://app.example.com\n    to: {u}\n    allow_any_authenticated_user: true\n\
              \x20 - from: http://public.example.com\n    to: {u}\n    allow_public_unauthenticated_access: true\n{routes}",
             issuer = idp.issuer(),
+            provider = if extra.contains("idp_provider:") { "" } else { "idp_provider: oidc\n" },
             u = up.url(),
         );
         let proxy = TestProxy::start(&yaml).await;
