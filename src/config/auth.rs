@@ -90,6 +90,9 @@ pub struct Idp {
     pub token_endpoint_auth_method: Option<TokenAuthMethod>,
     /// `idp_groups_claim` (default `groups`).
     pub groups_claim: String,
+    /// `idp_directory_url`: the Okta org whose Management API holds the groups, when it
+    /// is not the origin of `idp_provider_url` (e.g. another provider signs users in).
+    pub directory_url: Option<Url>,
     /// `idp_service_account`: the Okta API token.
     pub service_account: Option<Secret>,
     /// `idp_refresh_directory_interval` (default 10m).
@@ -285,6 +288,7 @@ fn read_idp(f: &mut Fields<'_>) -> Idp {
                     )),
                 ),
             });
+    let directory_url = read_url(f, "idp_directory_url", false);
     let groups_claim = f
         .string("idp_groups_claim")
         .unwrap_or_else(|| "groups".into());
@@ -325,6 +329,7 @@ fn read_idp(f: &mut Fields<'_>) -> Idp {
         request_params,
         token_endpoint_auth_method,
         groups_claim,
+        directory_url,
         service_account,
         refresh_directory_interval: interval,
         refresh_directory_timeout: timeout,

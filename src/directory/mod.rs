@@ -110,7 +110,10 @@ pub fn from_idp(idp: &Idp) -> Option<Arc<GroupCache>> {
     if idp.provider != Some(Provider::Okta) {
         return None;
     }
-    let (issuer, token) = (idp.provider_url.as_ref()?, idp.service_account.as_ref()?);
+    // The Management API lives on the org's origin: `idp_directory_url` when given,
+    // else the origin of the issuer.
+    let org = idp.directory_url.as_ref().or(idp.provider_url.as_ref());
+    let (issuer, token) = (org?, idp.service_account.as_ref()?);
     let source = OktaDirectory::new(issuer, token, idp.refresh_directory_timeout);
     Some(Arc::new(GroupCache::new(
         Arc::new(source),

@@ -11,7 +11,12 @@ use reqwest::cookie::Jar;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use base64::Engine as _;
+
+use crate::support::okta::MockOkta;
 use crate::support::{Echo, TestProxy, upstream};
+
+const OKTA_TOKEN: &str = "00-e2e-api-token";
 
 /// The provider process; killed when dropped.
 struct Op {
@@ -147,13 +152,20 @@ async fn proxy_for(
     client_id: &str,
     method: &str,
     up: &upstream::Upstream,
+    okta: &MockOkta,
 ) -> TestProxy {
+    let account = base64::engine::general_purpose::STANDARD
+        .encode(format!("{{\"api_key\":\"{OKTA_TOKEN}\"}}"));
     let yaml = format!(
-        "address: 127.0.0.1:{port}\ninsecure_server: true\nidp_provider: oidc\nidp_provider_url: {issuer}\n\
+        "address: 127.0.0.1:{port}\ninsecure_server: true\nidp_provider: okta\nidp_provider_url: {issuer}\n\
+         idp_directory_url: {okta_url}\nidp_service_account: {account}\n\
          idp_client_id: {client_id}\nidp_client_secret: e2e-secret\nidp_token_endpoint_auth_method: {method}\nidp_request_params: {{prompt: consent}}\n\
          cookie_secret: {secret}\nshared_secret: {secret}\nsignout_redirect_url: http://app.localtest:{port}/\n\
-         routes:\n  - from: http://app.localtest\n    to: {up}\n    allow_any_authenticated_user: true\n",
+         routes:\n  - from: http://app.localtest\n    prefix: /admin\n    to: {up}\n    allowed_groups: [platform-admins]\n\
+         \x20 - from: http://app.localtest\n    prefix: /finance\n    to: {up}\n    allowed_groups: [finance]\n\
+         \x20 - from: http://app.localtest\n    to: {up}\n    allow_any_authenticated_user: true\n",
         issuer = op.issuer,
+        okta_url = okta.url(),
         secret = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
         up = up.url(),
     );
@@ -173,7 +185,9 @@ async fn sign_in_refresh_and_sign_out(client_id: &str, method: &str) {
     let up = upstream::start("app").await;
     let port = free_port();
     let op = start_op(port, 2).await;
-    let proxy = proxy_for(&op, port, client_id, method, &up).await;
+    let okta = MockOkta::start(OKTA_TOKEN).await;
+    okta.set_groups("eng-alice", &[("00g-plat", "platform-admins")]);
+    let proxy = proxy_for(&op, port, client_id, method, &up, &okta).await;
     let (browser, _jar) = browser(proxy.addr);
     let app = format!("http://app.localtest:{port}/dashboard?tab=1");
 
@@ -226,7 +240,28 @@ async fn sign_in_refresh_and_sign_out(client_id: &str, method: &str) {
         .unwrap();
     assert_eq!(user["sub"], "eng-alice");
     assert_eq!(user["email"], "eng-alice@example.com");
-    assert_eq!(user["groups"], serde_json::json!(["engineering"]));
+    assert_eq!(
+        user["groups"],
+        serde_json::json!(["00g-plat", "engineering", "platform-admins"]),
+        "the token's groups claim plus the Okta directory's ids and names"
+    );
+    assert_eq!(okta.requests(), 1, "one directory call at sign-in");
+    let admin = browser
+        .get(format!("http://app.localtest:{port}/admin/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        Echo::from(admin).await.uri(),
+        "/admin/",
+        "group-gated route open to a member"
+    );
+    let finance = browser
+        .get(format!("http://app.localtest:{port}/finance/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(finance.status(), 403, "and closed to a non-member");
     let log = token_log(&op).await;
     assert_eq!(log.len(), 1);
     assert_eq!(

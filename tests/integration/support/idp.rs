@@ -585,7 +585,8 @@ async fn forward_api(api: std::net::SocketAddr, base: &str, req: Request<Incomin
     for (name, value) in r.headers() {
         if name == header::LINK {
             // Pagination links point at the org, which is this origin.
-            let text = String::from_utf8_lossy(value.as_bytes()).replace(&format!("http://{api}"), base);
+            let text =
+                String::from_utf8_lossy(value.as_bytes()).replace(&format!("http://{api}"), base);
             resp = resp.header(name.as_str(), text);
         } else if name.as_str().starts_with("x-rate-limit") || name == header::CONTENT_TYPE {
             resp = resp.header(name.as_str(), value.as_bytes());

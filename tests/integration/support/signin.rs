@@ -36,7 +36,11 @@ impl World {
              routes:\n  - from: http://app.example.com\n    to: {u}\n    allow_any_authenticated_user: true\n\
              \x20 - from: http://public.example.com\n    to: {u}\n    allow_public_unauthenticated_access: true\n{routes}",
             issuer = idp.issuer(),
-            provider = if extra.contains("idp_provider:") { "" } else { "idp_provider: oidc\n" },
+            provider = if extra.contains("idp_provider:") {
+                ""
+            } else {
+                "idp_provider: oidc\n"
+            },
             u = up.url(),
         );
         let proxy = TestProxy::start(&yaml).await;
