@@ -35,9 +35,9 @@ pub use server::Server;
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// Upstream TLS settings could not be built.
-    #[error("upstream TLS: {0}")]
-    UpstreamTls(#[from] server::tls::TlsError),
+    /// The application could not be built (upstream TLS, signing key).
+    #[error(transparent)]
+    App(#[from] pipeline::AppError),
     /// Listening failed.
     #[error(transparent)]
     Server(#[from] server::ServerError),

@@ -14,6 +14,7 @@ use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use crate::config::Config;
+use crate::identity::inject::{Identity, Injector};
 use crate::oidc::Authenticator;
 use crate::oidc::endpoints::{self, Context};
 use crate::policy::interim::{self, Decision};
@@ -34,19 +35,43 @@ pub struct App {
     pub upstreams: Upstreams,
     /// Sign-in and sessions.
     pub auth: Authenticator,
+    /// Identity headers and signing keys.
+    pub identity: Injector,
+    claim_header_names: Vec<http::HeaderName>,
+}
+
+/// Why the application could not be built from a valid configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Upstream TLS settings.
+    #[error("upstream TLS: {0}")]
+    Tls(#[from] crate::server::tls::TlsError),
+    /// The signing key.
+    #[error(transparent)]
+    Identity(#[from] crate::identity::IdentityError),
 }
 
 impl App {
     /// Builds the route table, upstream clients and the authenticator.
-    pub fn new(config: Config) -> Result<Self, crate::server::tls::TlsError> {
+    pub fn new(config: Config) -> Result<Self, AppError> {
         let table = RouteTable::new(config.routes.clone());
         let upstreams = Upstreams::new(&table)?;
-        let auth = Authenticator::new(&config);
+        // One shared secret for everything derived from it; random per process if unset.
+        let shared = config
+            .auth
+            .shared_secret
+            .as_ref()
+            .map_or_else(crate::session::seal::random_32, |k| k.0);
+        let auth = Authenticator::new(&config, &shared);
+        let identity = Injector::new(&config, &shared)?;
+        let claim_header_names = identity.claim_header_names().cloned().collect();
         Ok(Self {
             config,
             table,
             upstreams,
             auth,
+            identity,
+            claim_header_names,
         })
     }
 
@@ -130,6 +155,9 @@ async fn run(
     if let Some(response) = health_endpoint(&view)? {
         return Ok(response);
     }
+    if let Some(response) = well_known(app, &view, req.headers()) {
+        return Ok(response);
+    }
     if endpoints::is_endpoint(&view.path) {
         let scheme = app.scheme_for(&view);
         let known_host = |h: &str| app.table.knows_host(&h.to_ascii_lowercase());
@@ -177,7 +205,22 @@ async fn run(
         }
     }
 
-    // 5. forward.
+    // 5. forward, with the user's identity when the route passes it.
+    let identity = match session.as_deref() {
+        Some(s) => app
+            .identity
+            .identity(
+                &route.spec,
+                &view.host,
+                s,
+                &route.spec.access.allowed_groups,
+            )
+            .map_err(|e| {
+                tracing::warn!(error = %e, "cannot sign the identity assertion");
+                ProxyError::Internal("identity assertion")
+            })?,
+        None => Identity::default(),
+    };
     let client = app
         .upstreams
         .get(route.spec.id)
@@ -188,8 +231,69 @@ async fn run(
         cookie_name: &app.config.auth.cookie.name,
         read_timeout: timeouts.read,
         write_timeout: timeouts.write,
+        session: session.as_deref(),
+        identity: &identity,
+        claim_headers: &app.claim_header_names,
     };
     forward(req, &view, route, client, &ctx).await
+}
+
+/// Stage 2a: `/.well-known/pomerium` and its JWKS on every host, for upstreams that
+/// verify the identity assertion (CORS open, cacheable, ETag).
+fn well_known(
+    app: &App,
+    view: &RequestView,
+    headers: &http::HeaderMap,
+) -> Option<Response<ResponseBody>> {
+    use http::header::{self, HeaderValue};
+    if !matches!(view.method, Method::GET | Method::HEAD) {
+        return None;
+    }
+    let (body, etag) = match view.path.as_str() {
+        "/.well-known/pomerium/jwks.json" => {
+            let jwks = app.identity.keys.jwks();
+            (jwks.json.clone(), Some(jwks.etag.as_str()))
+        }
+        "/.well-known/pomerium" | "/.well-known/pomerium/" => {
+            let base = format!("{}://{}", app.scheme_for(view), view.authority());
+            let doc = serde_json::json!({
+                "issuer": view.host,
+                "jwks_uri": format!("{base}/.well-known/pomerium/jwks.json"),
+                "authentication_callback_endpoint": format!("{base}/oauth2/callback"),
+            });
+            (bytes::Bytes::from(doc.to_string()), None)
+        }
+        _ => return None,
+    };
+    let not_modified = etag.is_some_and(|e| {
+        headers
+            .get(header::IF_NONE_MATCH)
+            .is_some_and(|v| v.as_bytes() == e.as_bytes())
+    });
+    let mut r = if not_modified {
+        let mut r = Response::new(ResponseBody::empty());
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        r
+    } else {
+        Response::new(ResponseBody::full(body))
+    };
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=60"),
+    );
+    if let Some(e) = etag.and_then(|e| HeaderValue::from_str(e).ok()) {
+        h.insert(header::ETAG, e);
+    }
+    Some(r)
 }
 
 /// Stage 2a: `/ping` and `/healthz` on every host, before any user route.

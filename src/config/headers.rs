@@ -9,6 +9,7 @@ use http::{HeaderName, HeaderValue};
 use super::node::Node;
 use super::problem::{Problems, join};
 use super::reader::map_of_strings;
+use crate::identity::Template;
 
 /// An ordered list of response headers to set.
 pub type HeaderList = Vec<(HeaderName, HeaderValue)>;
@@ -95,10 +96,17 @@ pub fn request_set(
     pairs: &[(String, String)],
     path: &str,
     problems: &mut Problems,
-) -> Vec<(HeaderName, String)> {
+) -> Vec<(HeaderName, Template)> {
     let mut out = Vec::with_capacity(pairs.len());
     for (k, v) in pairs {
         let p = join(path, k);
+        let template = match Template::parse(v) {
+            Ok(t) => t,
+            Err(e) => {
+                problems.push(p, e);
+                continue;
+            }
+        };
         match HeaderName::from_bytes(k.as_bytes()) {
             Ok(n) if n == http::header::HOST => {
                 problems.push(p, "Host cannot be set here; use `host_rewrite`")
@@ -106,7 +114,7 @@ pub fn request_set(
             Ok(_) if v.contains(['\r', '\n', '\0']) => {
                 problems.push(p, "value contains a line break or NUL")
             }
-            Ok(n) => out.push((n, v.clone())),
+            Ok(n) => out.push((n, template)),
             Err(_) => problems.push(p, "not a valid header name"),
         }
     }

@@ -99,8 +99,8 @@ pub struct RouteSpec {
     pub rewrite: PathRewrite,
     /// Host header handling.
     pub host_header: HostHeader,
-    /// Headers set on the upstream request (after removals). Values may hold templates.
-    pub set_request_headers: Vec<(HeaderName, String)>,
+    /// Headers set on the upstream request (after removals); values are templates.
+    pub set_request_headers: Vec<(HeaderName, crate::identity::Template)>,
     /// Headers removed from the upstream request.
     pub remove_request_headers: Vec<HeaderName>,
     /// Headers set on the response: the global set merged with the route's.

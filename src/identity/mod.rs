@@ -16,6 +16,7 @@ pub mod assertion;
 pub mod cache;
 mod der;
 pub mod headers;
+pub mod inject;
 pub mod keys;
 pub mod template;
 

@@ -89,6 +89,11 @@ impl Template {
         Ok(Template { parts })
     }
 
+    /// Whether the template uses the identity assertion (`${pomerium.jwt}`).
+    pub fn uses_jwt(&self) -> bool {
+        self.parts.iter().any(|p| matches!(p, Part::Jwt))
+    }
+
     /// Whether the template has no variables (its text can be used as is).
     pub fn is_static(&self) -> bool {
         self.parts.iter().all(|p| matches!(p, Part::Text(_)))

@@ -111,7 +111,7 @@ pub struct Authenticator {
 impl Authenticator {
     /// Builds the authenticator from the configuration. Secrets that are not configured
     /// are generated for this process (with a warning at start).
-    pub fn new(config: &Config) -> Self {
+    pub fn new(config: &Config, shared_secret: &[u8; 32]) -> Self {
         let auth = &config.auth;
         let provider = match (&auth.idp.issuer, &auth.idp.client_id) {
             (Some(issuer), Some(client_id)) if auth.idp.provider.is_some() => {
@@ -128,7 +128,6 @@ impl Authenticator {
             _ => None,
         };
         let cookie_secret = auth.cookie_secret.as_ref().map_or_else(random_32, |k| k.0);
-        let shared_secret = auth.shared_secret.as_ref().map_or_else(random_32, |k| k.0);
         let mut cookie = auth.cookie.clone();
         cookie.secure = cookie.secure && !config.server.insecure;
         Self {
@@ -143,7 +142,7 @@ impl Authenticator {
                 groups_claim: auth.idp.groups_claim.clone(),
                 cookie_expire: auth.cookie.expire.as_secs(),
             },
-            handoff: Sealer::new(&shared_secret, "handoff"),
+            handoff: Sealer::new(shared_secret, "handoff"),
             groups: crate::directory::from_idp(&auth.idp),
             used: Mutex::new(HashMap::new()),
             refresh: refresh::Coordinator::default(),

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use http::header::{self, HeaderValue};
+use http::header::{self, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -16,8 +16,11 @@ use super::body::{ResponseBody, TimedBody};
 use super::client::UpstreamClient;
 use super::headers;
 use crate::config::route::HostHeader;
+use crate::identity::TemplateContext;
+use crate::identity::inject::Identity;
 use crate::respond::ProxyError;
 use crate::routes::{RequestView, Route, rewrite};
+use crate::session::Session;
 
 /// What forwarding needs besides the request and the route.
 #[derive(Debug)]
@@ -30,6 +33,12 @@ pub struct ForwardContext<'a> {
     pub read_timeout: Duration,
     /// `timeout_write`: the response must be sent within it.
     pub write_timeout: Duration,
+    /// The signed-in user, if any (for header templates).
+    pub session: Option<&'a Session>,
+    /// Identity headers to add, and the assertion for `${pomerium.jwt}`.
+    pub identity: &'a Identity,
+    /// Configured claim-header names: client-sent copies are removed like `X-Pomerium-*`.
+    pub claim_headers: &'a [HeaderName],
 }
 
 impl ForwardContext<'_> {
@@ -55,19 +64,41 @@ pub async fn forward(
     let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
 
+    // 0. Header templates read the client's request as it arrived.
+    let rendered: Vec<(HeaderName, HeaderValue)> = if spec.set_request_headers.is_empty() {
+        Vec::new()
+    } else {
+        let tctx = TemplateContext {
+            id_token: ctx.session.map(|s| s.tokens.id_token.expose()),
+            access_token: ctx.session.map(|s| s.tokens.access_token.expose()),
+            jwt: ctx.identity.jwt.as_deref(),
+            request_headers: &parts.headers,
+        };
+        spec.set_request_headers
+            .iter()
+            .filter_map(|(name, t)| {
+                HeaderValue::from_str(&t.render(&tctx))
+                    .ok()
+                    .map(|v| (name.clone(), v))
+            })
+            .collect()
+    };
+
     // 1. Remove everything the client may not decide; only then add ours.
     let h = &mut parts.headers;
     headers::strip_hop_by_hop(h, websocket);
-    headers::strip_identity(h, &[]);
+    headers::strip_identity(h, ctx.claim_headers);
     headers::strip_cookies(h, |n| ctx.is_our_cookie(n));
     headers::set_forwarded(h, view);
     for name in &spec.remove_request_headers {
         h.remove(name);
     }
-    for (name, value) in &spec.set_request_headers {
-        let value = HeaderValue::from_str(value)
-            .map_err(|_| ProxyError::Internal("invalid set_request_headers value"))?;
-        h.insert(name.clone(), value);
+    for (name, value) in rendered {
+        h.insert(name, value);
+    }
+    // Our identity last: nothing the client or a template says can replace it.
+    for (name, value) in &ctx.identity.headers {
+        h.insert(name.clone(), value.clone());
     }
     if let Ok(id) = HeaderValue::from_str(ctx.request_id) {
         h.insert("x-request-id", id);

@@ -402,14 +402,30 @@ async fn the_subject_is_the_email_when_the_provider_sends_only_openid() {
     let routes = "  - from: http://other.example.com\n    to: http://127.0.0.1:9\n    allowed_users: [bob@example.com]\n";
     let w = World::start_with(IdpOptions::default(), "idp_scopes: [openid]\n", routes).await;
     w.ready().await;
-    w.idp.set_user(TestUser { sub: "bob@example.com".into(), email: None, name: None, groups: vec![] });
+    w.idp.set_user(TestUser {
+        sub: "bob@example.com".into(),
+        email: None,
+        name: None,
+        groups: vec![],
+    });
     let b = w.browser();
     let authorize = b.start_sign_in(&w.url("other.example.com", "/")).await;
-    assert!(authorize.contains("scope=openid&") || authorize.ends_with("scope=openid"), "{authorize}");
+    assert!(
+        authorize.contains("scope=openid&") || authorize.ends_with("scope=openid"),
+        "{authorize}"
+    );
     let r = b.get_html(&b.authorize(&authorize).await).await;
     assert_eq!(r.status(), 302);
-    let user: serde_json::Value = b.get_json(&w.url("other.example.com", "/.pomerium/user")).await.json().await.unwrap();
+    let user: serde_json::Value = b
+        .get_json(&w.url("other.example.com", "/.pomerium/user"))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(user["email"], "bob@example.com");
     // allowed_users matches it: the request is authorized (the upstream at :9 is down → 502).
-    assert_eq!(b.get_json(&w.url("other.example.com", "/")).await.status(), 502);
+    assert_eq!(
+        b.get_json(&w.url("other.example.com", "/")).await.status(),
+        502
+    );
 }
