@@ -4,6 +4,7 @@ mod config;
 mod directory;
 mod e2e_oidc;
 mod forwarding;
+mod identity;
 mod limits;
 mod sessions;
 mod shutdown;

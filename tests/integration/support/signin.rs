@@ -32,7 +32,7 @@ impl World {
         let up = upstream::start("app").await;
         let yaml = format!(
             "insecure_server: true\n{provider}idp_provider_url: {issuer}\nidp_client_id: portcullis\n\
-             idp_client_secret: s3cret\ncookie_secret: {SECRET}\nshared_secret: {SECRET}\n{extra}\
+             idp_client_secret: s3cret\ncookie_secret: {SECRET}\n{shared}{extra}\
              routes:\n  - from: http://app.example.com\n    to: {u}\n    allow_any_authenticated_user: true\n\
              \x20 - from: http://public.example.com\n    to: {u}\n    allow_public_unauthenticated_access: true\n{routes}",
             issuer = idp.issuer(),
@@ -40,6 +40,11 @@ impl World {
                 ""
             } else {
                 "idp_provider: oidc\n"
+            },
+            shared = if extra.contains("shared_secret:") {
+                String::new()
+            } else {
+                format!("shared_secret: {SECRET}\n")
             },
             u = up.url(),
         );
