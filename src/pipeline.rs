@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::identity::inject::{Identity, Injector};
 use crate::oidc::Authenticator;
 use crate::oidc::endpoints::{self, Context};
-use crate::policy::interim::{self, Decision};
+use crate::policy::{Input, Outcome};
 use crate::proxy::body::ResponseBody;
 use crate::proxy::{ForwardContext, Upstreams, forward};
 use crate::respond::{self, ProxyError};
@@ -174,34 +174,52 @@ async fn run(
         .ok_or(ProxyError::NotFound)?;
     *route_id = Some(route.spec.id);
 
-    // 3. load_session: public routes never look at sessions.
-    let session = if route.spec.access.public {
-        None
-    } else {
+    // 3. load_session: only when the route's rules can depend on a user.
+    let session = if route.policy.needs_user() {
         app.auth.load_session(req.headers()).await
+    } else {
+        None
     };
 
     // 4. authorize. Group-gated routes fail closed while the directory cannot confirm
     // the user's groups.
-    if session.as_ref().is_some_and(|s| s.groups_unverified)
-        && !route.spec.access.allowed_groups.is_empty()
-    {
+    if route.policy.uses_groups() && session.as_ref().is_some_and(|s| s.groups_unverified) {
         return Err(ProxyError::GroupsUnverified);
     }
-    match interim::decide(&route.spec.access, &req, session.as_deref()) {
-        Decision::Allow => {}
-        Decision::SignIn if !app.auth.enabled() => return Err(ProxyError::SignInNotConfigured),
-        Decision::SignIn if html => {
-            return app.auth.sign_in_redirect(
-                &view,
-                req.headers(),
-                route.spec.from.scheme.as_str(),
-            );
+    let input = Input {
+        user: session.as_deref(),
+        method: &view.method,
+        path: &view.path,
+        client_ip: view.client_ip,
+        cors_preflight: is_cors_preflight(&req),
+        now: crate::session::clock::now(),
+    };
+    let decision = route.policy.evaluate(&input);
+    let user = session.as_ref().map_or("-", |s| s.sub.as_str());
+    match decision.outcome {
+        Outcome::Allow => {
+            tracing::debug!(request_id, route = %route.spec.name, user, decision = "allow", reason = %route.policy.explain_decision(&decision), "authorize");
         }
-        Decision::SignIn => return Err(ProxyError::Unauthenticated),
-        Decision::Deny(reason) => {
-            tracing::info!(request_id, route = %route.spec.name, user = session.as_ref().map_or("-", |s| s.sub.as_str()), reason, "denied");
-            return Err(ProxyError::Forbidden);
+        Outcome::SignIn => {
+            tracing::debug!(request_id, route = %route.spec.name, decision = "sign-in", reason = %route.policy.explain_decision(&decision), "authorize");
+            if !app.auth.enabled() {
+                return Err(ProxyError::SignInNotConfigured);
+            }
+            if html {
+                return app.auth.sign_in_redirect(
+                    &view,
+                    req.headers(),
+                    route.spec.from.scheme.as_str(),
+                );
+            }
+            return Err(ProxyError::Unauthenticated);
+        }
+        Outcome::Deny => {
+            tracing::info!(request_id, route = %route.spec.name, user, decision = "deny", reason = %route.policy.explain_decision(&decision), "authorize");
+            let who = session
+                .as_ref()
+                .map(|s| s.email.clone().unwrap_or_else(|| s.sub.clone()));
+            return Err(ProxyError::Forbidden(who));
         }
     }
 
@@ -209,12 +227,7 @@ async fn run(
     let identity = match session.as_deref() {
         Some(s) => app
             .identity
-            .identity(
-                &route.spec,
-                &view.host,
-                s,
-                &route.spec.access.allowed_groups,
-            )
+            .identity(&route.spec, &view.host, s, &route.mentioned_groups)
             .map_err(|e| {
                 tracing::warn!(error = %e, "cannot sign the identity assertion");
                 ProxyError::Internal("identity assertion")
@@ -305,4 +318,13 @@ fn health_endpoint(view: &RequestView) -> Result<Option<Response<ResponseBody>>,
         },
         _ => Ok(None),
     }
+}
+
+/// `OPTIONS` with both `Origin` and `Access-Control-Request-Method`.
+fn is_cors_preflight<B>(req: &Request<B>) -> bool {
+    req.method() == Method::OPTIONS
+        && req.headers().contains_key(http::header::ORIGIN)
+        && req
+            .headers()
+            .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD)
 }

@@ -30,9 +30,9 @@ pub enum ProxyError {
     /// sign in before this is rendered).
     #[error("not signed in")]
     Unauthenticated,
-    /// Signed in, but not allowed: 403.
+    /// Signed in (as the given user, when known), but not allowed: 403.
     #[error("forbidden")]
-    Forbidden,
+    Forbidden(Option<String>),
     /// The route depends on groups the directory cannot confirm right now: 503.
     #[error("groups could not be verified")]
     GroupsUnverified,
@@ -63,7 +63,7 @@ impl ProxyError {
             ProxyError::SignInNotConfigured | ProxyError::Unauthenticated => {
                 StatusCode::UNAUTHORIZED
             }
-            ProxyError::Forbidden => StatusCode::FORBIDDEN,
+            ProxyError::Forbidden(_) => StatusCode::FORBIDDEN,
             ProxyError::GroupsUnverified => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::BadForm => StatusCode::BAD_REQUEST,
             ProxyError::SignIn(e) => sign_in_status(e),
@@ -89,7 +89,7 @@ impl ProxyError {
             ProxyError::Unauthenticated => {
                 ("Sign-in required", "This application needs you to sign in.")
             }
-            ProxyError::Forbidden => (
+            ProxyError::Forbidden(_) => (
                 "Access denied",
                 "You are signed in, but not allowed to use this application.",
             ),
@@ -197,6 +197,8 @@ pub fn error_response(
         ProxyError::SignIn(crate::oidc::SignInError::Provider { error, description }) => {
             Some(format!("{error}: {}", description.as_deref().unwrap_or("")))
         }
+        // Who the user is signed in as — never the policy itself.
+        ProxyError::Forbidden(Some(who)) => Some(format!("Signed in as {who}")),
         _ => None,
     };
     let (content_type, body) = if html {
@@ -287,7 +289,7 @@ fn next_step(err: &ProxyError) -> &'static str {
         ProxyError::SignIn(_) | ProxyError::Unauthenticated => {
             "<p><a href=\"/\">Sign in again</a></p>"
         }
-        ProxyError::Forbidden => {
+        ProxyError::Forbidden(_) => {
             "<form method=\"get\" action=\"/.pomerium/sign_out\"><button type=\"submit\">Switch user</button></form>"
         }
         ProxyError::UpstreamUnavailable(_)

@@ -253,7 +253,7 @@ impl Authenticator {
         if valid {
             Ok(())
         } else {
-            Err(ProxyError::Forbidden)
+            Err(ProxyError::Forbidden(None))
         }
     }
 

@@ -1,5 +1,6 @@
 //! Criterion data for the Pomerium Policy Language: string and string-list matchers,
-//! `source_ip` networks, `date` ranges, `day_of_week` sets and `time_of_day` windows.
+//! `source_ip` networks, `date` ranges, `day_of_week` sets and `time_of_day` windows, and
+//! the IANA timezones the last two are evaluated in.
 //!
 //! [`crate::policy::ppl`] owns the grammar (rules, bodies, operators, criterion names) and calls the
 //! `parse_*` functions here for each criterion's data. Like the rest of config loading they
@@ -9,10 +10,11 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use chrono_tz::Tz;
 use ipnet::IpNet;
 
 use crate::config::node::Node;
-use crate::config::problem::{Problems, index, join};
+use crate::config::problem::{Problems, did_you_mean, index, join};
 
 /// The keys of a string matcher map.
 pub const STRING_KEYS: [&str; 6] = ["is", "starts_with", "ends_with", "contains", "in", "not_in"];
@@ -407,12 +409,33 @@ pub fn parse_clock(s: &str) -> Option<u32> {
     u32::try_from(h * 3600 + m * 60 + sec).ok()
 }
 
-/// A `time_of_day` criterion: local time in `timezone` after `after` and before `before`.
-/// When `after` is later than `before` the window wraps past midnight (22:00–06:00).
+/// Parses an IANA timezone name (`Europe/Berlin`, `UTC`), exactly as the tz database spells
+/// it. An unknown name is an error, with the closest known name suggested.
+pub fn parse_timezone(node: &Node, path: &str, problems: &mut Problems) -> Option<Tz> {
+    let name = text(node, path, Case::Keep, problems)?;
+    let zone = name.parse::<Tz>().ok();
+    if zone.is_none() {
+        let known: Vec<&str> = chrono_tz::TZ_VARIANTS.iter().map(|z| z.name()).collect();
+        let exact_but_case = known.iter().find(|k| k.eq_ignore_ascii_case(&name));
+        let hint = match exact_but_case
+            .copied()
+            .or_else(|| did_you_mean(&name, &known))
+        {
+            Some(best) => format!("; did you mean `{best}`?"),
+            None => " such as `Europe/Berlin`, `America/New_York` or `UTC`".to_owned(),
+        };
+        problems.push(path, format!("{name:?} is not an IANA timezone{hint}"));
+    }
+    zone
+}
+
+/// A `time_of_day` criterion: local time in `timezone` from `after` (inclusive) until
+/// `before` (exclusive). When `after` is later than `before` the window wraps past midnight
+/// (22:00–06:00).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TimeWindow {
-    /// An IANA zone name (`Europe/Paris`), kept as written; resolved by the evaluator.
-    pub timezone: String,
+    /// The IANA zone the clock times are read in (validated at load).
+    pub timezone: Tz,
     /// Lower bound, seconds since local midnight.
     pub after: Option<u32>,
     /// Upper bound, seconds since local midnight.
@@ -426,7 +449,7 @@ pub fn parse_time_of_day(node: &Node, path: &str, problems: &mut Problems) -> Op
     let extra = |key: &str, value: &Node, problems: &mut Problems| {
         if key == "timezone" {
             zone_seen = true;
-            timezone = text(value, &join(path, key), Case::Keep, problems);
+            timezone = parse_timezone(value, &join(path, key), problems);
         } else {
             problems.unknown_key(path, key, &["timezone", "after", "before"]);
         }
@@ -482,6 +505,15 @@ impl DaySet {
     }
 }
 
+/// A `day_of_week` criterion: the request's day, in `timezone` (UTC when none), is in `days`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Weekdays {
+    /// The accepted days.
+    pub days: DaySet,
+    /// The zone that decides which day it is; None means UTC.
+    pub timezone: Option<Tz>,
+}
+
 /// Day index of a 3-letter or full day name, case-insensitive.
 fn day(name: &str) -> Option<usize> {
     let name = name.trim().to_ascii_lowercase();
@@ -489,9 +521,41 @@ fn day(name: &str) -> Option<usize> {
         .position(|d| name.len() >= 3 && (*d == name || (name.len() == 3 && d.starts_with(&name))))
 }
 
-/// Parses `day_of_week` data: `*`, or comma-separated days and ranges (`mon-fri`). A range
-/// whose end comes before its start wraps through Sunday (`fri-mon`).
-pub fn parse_day_of_week(node: &Node, path: &str, problems: &mut Problems) -> Option<DaySet> {
+/// Parses `day_of_week` data: a day list (read in UTC), or a map `{days: …, timezone: …}`
+/// whose `timezone` is optional. A day list is `*`, or comma-separated days and ranges
+/// (`mon-fri`); a range whose end comes before its start wraps through Sunday (`fri-mon`).
+pub fn parse_day_of_week(node: &Node, path: &str, problems: &mut Problems) -> Option<Weekdays> {
+    let Node::Map(entries) = node else {
+        if matches!(node, Node::List(_) | Node::Null) {
+            let what = "a string of days (mon-fri) or a map with `days` and `timezone`";
+            expected(problems, path, what, node);
+            return None;
+        }
+        let days = parse_days(node, path, problems)?;
+        return Some(Weekdays {
+            days,
+            timezone: None,
+        });
+    };
+    let start = problems.errors().len();
+    let (mut days, mut timezone) = (None, None);
+    for (key, value) in entries {
+        let p = join(path, key);
+        match key.as_str() {
+            "days" => days = parse_days(value, &p, problems),
+            "timezone" => timezone = parse_timezone(value, &p, problems),
+            _ => problems.unknown_key(path, key, &["days", "timezone"]),
+        }
+    }
+    if !entries.iter().any(|(k, _)| k == "days") {
+        problems.push(path, "missing required key `days`");
+    }
+    let days = days.filter(|_| problems.errors().len() == start)?;
+    Some(Weekdays { days, timezone })
+}
+
+/// Parses a day list: `*`, or comma-separated days and ranges.
+fn parse_days(node: &Node, path: &str, problems: &mut Problems) -> Option<DaySet> {
     let s = text(node, path, Case::Keep, problems)?;
     let mut bits = 0u8;
     let mut ok = true;
@@ -578,6 +642,16 @@ impl fmt::Display for DaySet {
     }
 }
 
+impl fmt::Display for Weekdays {
+    /// `mon,tue` or `mon,tue in "Europe/Berlin"`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.timezone {
+            Some(zone) => write!(f, "{} in {:?}", self.days, zone.name()),
+            None => write!(f, "{}", self.days),
+        }
+    }
+}
+
 /// `after X and before Y`, omitting a missing bound.
 fn after_before(after: Option<String>, before: Option<String>) -> String {
     let after = after.map(|a| format!("after {a}"));
@@ -608,6 +682,6 @@ impl fmt::Display for TimeWindow {
             sec => format!("{:02}:{:02}:{sec:02}", s / 3600, s / 60 % 60),
         };
         let window = after_before(self.after.map(clock), self.before.map(clock));
-        write!(f, "{window} in {:?}", self.timezone)
+        write!(f, "{window} in {:?}", self.timezone.name())
     }
 }

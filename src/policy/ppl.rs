@@ -17,7 +17,7 @@ use ipnet::IpNet;
 
 pub use super::matcher::{
     Case, DateRange, DaySet, ListCheck, ListMatcher, StringCheck, StringMatcher, TimeWindow,
-    Timestamp,
+    Timestamp, Weekdays,
 };
 use super::matcher::{
     expected, parse_date, parse_day_of_week, parse_list_matcher, parse_source_ip,
@@ -149,8 +149,8 @@ pub enum Criterion {
     SourceIp(Vec<IpNet>),
     /// The request time is within a date range.
     Date(DateRange),
-    /// The request's day of the week is in the set.
-    DayOfWeek(DaySet),
+    /// The request's day of the week (in a timezone, UTC by default) is in the set.
+    DayOfWeek(Weekdays),
     /// The local time of day in a timezone is within a window.
     TimeOfDay(TimeWindow),
 }

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::policy::matcher::{parse_clock, parse_timestamp};
+use chrono_tz::Tz;
 
 /// Converts YAML test input into a config [`Node`], keeping map order.
 fn node(yaml: &str) -> Node {
@@ -103,6 +104,12 @@ fn ts(text: &str, unix_seconds: i64, nanos: u32) -> Timestamp {
         text: s(text),
         unix_seconds,
         nanos,
+    }
+}
+fn days(bits: u8) -> Weekdays {
+    Weekdays {
+        days: DaySet { bits },
+        timezone: None,
     }
 }
 fn crit(c: Criterion) -> Condition {
@@ -230,31 +237,30 @@ fn every_criterion_parses_into_typed_data() {
                 before: Some(ts("2024-01-01", 1_704_067_200, 0)),
             }),
         ),
-        (
-            "day_of_week: mon-fri",
-            C::DayOfWeek(DaySet { bits: 0b001_1111 }),
-        ),
+        ("day_of_week: mon-fri", C::DayOfWeek(days(0b001_1111))),
         (
             "day_of_week: 'Mon,wednesday, SUN'",
-            C::DayOfWeek(DaySet { bits: 0b100_0101 }),
+            C::DayOfWeek(days(0b100_0101)),
+        ),
+        ("day_of_week: fri-mon", C::DayOfWeek(days(0b111_0001))),
+        ("day_of_week: 'mon-tue,thu'", C::DayOfWeek(days(0b000_1011))),
+        ("day_of_week: TUESDAY", C::DayOfWeek(days(0b000_0010))),
+        ("day_of_week: '*'", C::DayOfWeek(days(0x7f))),
+        (
+            "day_of_week: {days: mon-fri, timezone: Europe/Berlin}",
+            C::DayOfWeek(Weekdays {
+                days: DaySet { bits: 0b001_1111 },
+                timezone: Some(Tz::Europe__Berlin),
+            }),
         ),
         (
-            "day_of_week: fri-mon",
-            C::DayOfWeek(DaySet { bits: 0b111_0001 }),
+            "day_of_week: {days: sat-sun}",
+            C::DayOfWeek(days(0b110_0000)),
         ),
-        (
-            "day_of_week: 'mon-tue,thu'",
-            C::DayOfWeek(DaySet { bits: 0b000_1011 }),
-        ),
-        (
-            "day_of_week: TUESDAY",
-            C::DayOfWeek(DaySet { bits: 0b000_0010 }),
-        ),
-        ("day_of_week: '*'", C::DayOfWeek(DaySet::ALL)),
         (
             "time_of_day: {timezone: Europe/Paris, after: '09:00', before: '17:30:15'}",
             C::TimeOfDay(TimeWindow {
-                timezone: s("Europe/Paris"),
+                timezone: Tz::Europe__Paris,
                 after: Some(32_400),
                 before: Some(63_015),
             }),
@@ -262,7 +268,7 @@ fn every_criterion_parses_into_typed_data() {
         (
             "time_of_day: {after: '22:00', timezone: UTC, before: '06:00'}",
             C::TimeOfDay(TimeWindow {
-                timezone: s("UTC"),
+                timezone: Tz::UTC,
                 after: Some(79_200),
                 before: Some(21_600),
             }),
@@ -270,7 +276,7 @@ fn every_criterion_parses_into_typed_data() {
         (
             "time_of_day: {timezone: America/New_York, before: '12:00'}",
             C::TimeOfDay(TimeWindow {
-                timezone: s("America/New_York"),
+                timezone: Tz::America__New_York,
                 after: None,
                 before: Some(43_200),
             }),
@@ -472,7 +478,46 @@ fn criterion_problems_have_exact_paths_and_messages() {
         ),
         (
             "day_of_week: [mon]",
-            vec![s("day_of_week: expected a string, found a list")],
+            vec![s(
+                "day_of_week: expected a string of days (mon-fri) or a map with `days` and `timezone`, found a list",
+            )],
+        ),
+        (
+            "day_of_week: {days: mon, timezone: Mars/Olympus}",
+            vec![s(
+                "day_of_week.timezone: \"Mars/Olympus\" is not an IANA timezone such as `Europe/Berlin`, `America/New_York` or `UTC`",
+            )],
+        ),
+        (
+            "day_of_week: {timezone: UTC}",
+            vec![s("day_of_week: missing required key `days`")],
+        ),
+        (
+            "day_of_week: {days: funday, tz: UTC}",
+            vec![
+                s(
+                    "day_of_week.days: \"funday\" is not a day (mon … sun), a range (mon-fri) or `*`",
+                ),
+                s("day_of_week.tz: unknown key"),
+            ],
+        ),
+        (
+            "time_of_day: {timezone: Europe/Berln, after: '09:00'}",
+            vec![s(
+                "time_of_day.timezone: \"Europe/Berln\" is not an IANA timezone; did you mean `Europe/Berlin`?",
+            )],
+        ),
+        (
+            "time_of_day: {timezone: europe/paris, after: '09:00'}",
+            vec![s(
+                "time_of_day.timezone: \"europe/paris\" is not an IANA timezone; did you mean `Europe/Paris`?",
+            )],
+        ),
+        (
+            "time_of_day: {timezone: CEST, after: '09:00'}",
+            vec![s(
+                "time_of_day.timezone: \"CEST\" is not an IANA timezone; did you mean `CET`?",
+            )],
         ),
         (
             "time_of_day: {after: '09:00'}",
@@ -815,6 +860,10 @@ fn criteria_render_as_ppl_text() {
         ("date: {before: '2025-01-01'}", "date before \"2025-01-01\""),
         ("day_of_week: fri-mon", "day_of_week mon,fri,sat,sun"),
         ("day_of_week: mon-sun", "day_of_week *"),
+        (
+            "day_of_week: {days: mon-fri, timezone: Asia/Tokyo}",
+            "day_of_week mon,tue,wed,thu,fri in \"Asia/Tokyo\"",
+        ),
         (
             "time_of_day: {timezone: Europe/Paris, after: '09:00', before: '17:30:15'}",
             "time_of_day after 09:00 and before 17:30:15 in \"Europe/Paris\"",

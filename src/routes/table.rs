@@ -8,12 +8,17 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::config::route::{PathMatch, RouteSpec, Upstream};
+use crate::policy::CompiledPolicy;
 
 /// A route ready to serve: its spec and its upstream picker.
 #[derive(Debug)]
 pub struct Route {
     /// The validated configuration.
     pub spec: RouteSpec,
+    /// The route's access rules, compiled.
+    pub policy: CompiledPolicy,
+    /// Groups the rules name (for `jwt_groups_filter.infer_from_ppl`).
+    pub mentioned_groups: Vec<String>,
     balancer: Balancer,
 }
 
@@ -21,7 +26,14 @@ impl Route {
     /// Wraps a spec.
     pub fn new(spec: RouteSpec) -> Self {
         let balancer = Balancer::new(&spec.to);
-        Self { spec, balancer }
+        let policy = CompiledPolicy::compile(&spec.access);
+        let mentioned_groups = policy.mentioned_groups();
+        Self {
+            spec,
+            policy,
+            mentioned_groups,
+            balancer,
+        }
     }
 
     /// The next upstream, round-robin by weight.

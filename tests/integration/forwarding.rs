@@ -519,8 +519,12 @@ async fn cors_preflight_passes_only_where_allowed() {
         .send()
         .await
         .unwrap();
-    assert_eq!(plain.status(), 401);
-    assert_eq!(c.get(&url).send().await.unwrap().status(), 401);
+    assert_eq!(
+        plain.status(),
+        403,
+        "nothing else allows it: denied, no sign-in offered"
+    );
+    assert_eq!(c.get(&url).send().await.unwrap().status(), 403);
 }
 
 #[tokio::test]
