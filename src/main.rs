@@ -28,6 +28,41 @@ enum Command {
     Check,
     /// Print a fresh base64 32-byte secret for `shared_secret` or `cookie_secret`.
     GenSecret,
+    /// Policy tools.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum PolicyCommand {
+    /// Show which route a request matches and what its policy decides, without starting
+    /// the proxy or contacting the identity provider.
+    Explain(ExplainArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ExplainArgs {
+    /// The request URL, e.g. https://app.example.com/path?x=1
+    #[arg(long)]
+    url: String,
+    /// The method.
+    #[arg(long, default_value = "GET")]
+    method: String,
+    /// The user's email (implies a signed-in user).
+    #[arg(long)]
+    email: Option<String>,
+    /// The user's IdP subject (implies a signed-in user).
+    #[arg(long)]
+    user: Option<String>,
+    /// The user's groups, comma-separated (ids or names).
+    #[arg(long, value_delimiter = ',')]
+    groups: Vec<String>,
+    /// A claim `name=value` (repeatable; repeated names make a list).
+    #[arg(long)]
+    claim: Vec<String>,
+    /// The client's IP address.
+    #[arg(long, default_value = "127.0.0.1")]
+    ip: std::net::IpAddr,
 }
 
 fn main() -> ExitCode {
@@ -36,6 +71,7 @@ fn main() -> ExitCode {
         Command::Run => run(cli.config.as_deref()),
         Command::Check => check(cli.config.as_deref()),
         Command::GenSecret => gen_secret(),
+        Command::Policy(PolicyCommand::Explain(args)) => explain(cli.config.as_deref(), &args),
     };
     match result {
         Ok(code) => code,
@@ -108,6 +144,14 @@ fn check(given: Option<&Path>) -> anyhow::Result<ExitCode> {
     };
     let table = portcullis::routes::RouteTable::new(loaded.config.routes.clone());
     let mut warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    for route in table.routes() {
+        if route.policy.can_never_allow() {
+            warnings.push(format!(
+                "{}: its policy can never allow anyone",
+                route.spec.name
+            ));
+        }
+    }
     for (later, earlier) in table.shadowed() {
         warnings.push(format!(
             "{} is never used: {} (earlier, same host) matches every path it matches",
@@ -118,6 +162,78 @@ fn check(given: Option<&Path>) -> anyhow::Result<ExitCode> {
         println!("warning: {w}");
     }
     println!("configuration OK: {} route(s)", table.routes().len());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn explain(given: Option<&Path>, args: &ExplainArgs) -> anyhow::Result<ExitCode> {
+    use portcullis::policy::{Input, Outcome};
+    use portcullis::routes::normalize;
+    let loaded = load(given)?;
+    let table = portcullis::routes::RouteTable::new(loaded.config.routes);
+    let url = url::Url::parse(&args.url).context("--url is not a URL")?;
+    let tls = url.scheme() == "https";
+    let authority = match url.port() {
+        Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_owned(),
+    };
+    let (host, port) =
+        normalize::host(&authority, tls).map_err(|e| anyhow::anyhow!("--url: {e}"))?;
+    let path = normalize::path(url.path())
+        .map_err(|e| anyhow::anyhow!("--url: {e} (the proxy answers 400)"))?;
+    let Some(route) = table.find(&host, port, &path) else {
+        println!("route: none (the proxy answers 404)");
+        return Ok(ExitCode::FAILURE);
+    };
+    println!("route: {}", route.spec.name);
+    let mut claims = serde_json::Map::new();
+    for pair in &args.claim {
+        let (k, v) = pair.split_once('=').context("--claim takes name=value")?;
+        let value = serde_json::Value::String(v.to_owned());
+        match claims.get_mut(k) {
+            Some(serde_json::Value::Array(list)) => list.push(value),
+            Some(existing) => *existing = serde_json::Value::Array(vec![existing.clone(), value]),
+            None => {
+                claims.insert(k.to_owned(), value);
+            }
+        }
+    }
+    let signed_in = args.email.is_some()
+        || args.user.is_some()
+        || !args.groups.is_empty()
+        || !claims.is_empty();
+    let session = signed_in.then(|| {
+        let sub = args
+            .user
+            .clone()
+            .or_else(|| args.email.clone())
+            .unwrap_or_else(|| "explain-user".into());
+        portcullis::session::Session::hypothetical(
+            sub,
+            args.email.clone(),
+            args.groups.clone(),
+            claims,
+        )
+    });
+    let method = http::Method::from_bytes(args.method.to_ascii_uppercase().as_bytes())
+        .context("--method")?;
+    let input = Input {
+        user: session.as_ref(),
+        method: &method,
+        path: &path,
+        client_ip: args.ip,
+        cors_preflight: false,
+        now: portcullis::session::clock::now(),
+    };
+    let decision = route.policy.evaluate(&input);
+    println!(
+        "decision: {}",
+        match decision.outcome {
+            Outcome::Allow => "allow",
+            Outcome::Deny => "deny",
+            Outcome::SignIn => "sign-in",
+        }
+    );
+    println!("because: {}", route.policy.explain_decision(&decision));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -72,6 +72,38 @@ pub struct Tokens {
 }
 
 impl Session {
+    /// A session with no tokens, describing a hypothetical user (`policy explain`).
+    pub fn hypothetical(
+        sub: String,
+        email: Option<String>,
+        mut groups: Vec<String>,
+        claims: serde_json::Map<String, serde_json::Value>,
+    ) -> Self {
+        groups.sort();
+        groups.dedup();
+        Session {
+            id: "explain".into(),
+            sub,
+            email,
+            name: None,
+            claims,
+            claim_groups: groups.clone(),
+            groups,
+            groups_unverified: false,
+            tokens: Tokens {
+                access_token: Secret::new(""),
+                access_expires_at: None,
+                access_issued_at: 0,
+                refresh_token: None,
+                id_token: Secret::new(""),
+            },
+            issuer: String::new(),
+            audience: Vec::new(),
+            issued_at: 0,
+            expires_at: u64::MAX,
+        }
+    }
+
     /// Whether the hard limit has passed.
     pub fn is_expired(&self, now: u64) -> bool {
         now >= self.expires_at

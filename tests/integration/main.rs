@@ -6,6 +6,7 @@ mod e2e_oidc;
 mod forwarding;
 mod identity;
 mod limits;
+mod policy;
 mod sessions;
 mod shutdown;
 mod signin;
