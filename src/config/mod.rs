@@ -15,6 +15,7 @@ pub mod node;
 pub mod problem;
 pub mod reader;
 pub mod route;
+mod route_paths;
 pub mod secret;
 pub mod server;
 pub mod yaml;

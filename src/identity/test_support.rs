@@ -1,3 +1,4 @@
+// Compiled only under #[cfg(test)] (see mod.rs): test fixtures may unwrap.
 //! Shared test helpers: a session to assert, and verification with an independent JWT
 //! library (`jsonwebtoken`, RustCrypto backend) against the JWKS JSON we publish.
 

@@ -4,6 +4,7 @@
 //! string, list, date and time matchers the criteria use; [`compile`] turns a route's
 //! access settings into a [`CompiledPolicy`], and [`eval`] decides requests with it.
 
+mod calendar;
 mod caseless;
 pub mod compile;
 pub mod eval;
