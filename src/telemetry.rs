@@ -48,6 +48,18 @@ pub fn request_id() -> String {
     s
 }
 
+/// An error and its causes on one line (`client error (Connect): tcp connect error: …`).
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// `?a&b`: the query's parameter names without their values.
 pub fn query_keys(query: Option<&str>) -> String {
     let Some(q) = query.filter(|q| !q.is_empty()) else {

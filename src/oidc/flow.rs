@@ -195,7 +195,7 @@ impl Authenticator {
             .set_pkce_verifier(PkceCodeVerifier::new(flow.verifier.clone()))
             .request_async(&provider.http)
             .await
-            .map_err(|e| SignInError::TokenExchange(super::describe_token_error(&e)))?;
+            .map_err(|e| SignInError::TokenExchange(crate::telemetry::error_chain(&e)))?;
         let id_token = response.id_token().ok_or(SignInError::BadToken(
             "no ID token in the token response".into(),
         ))?;
@@ -259,14 +259,7 @@ impl Authenticator {
             .and_then(|v| v.as_str())
             .unwrap_or_default()
             .to_owned();
-        let audience = match claims.get("aud") {
-            Some(serde_json::Value::Array(a)) => a
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect(),
-            Some(serde_json::Value::String(s)) => vec![s.clone()],
-            _ => Vec::new(),
-        };
+        let audience = id_token::string_list(&claims, "aud");
         let mut session = Session {
             id: random_token(32),
             sub,
@@ -310,14 +303,7 @@ impl Authenticator {
         };
         session.email = text("email");
         session.name = text("name");
-        let mut groups: Vec<String> = match session.claims.get(&self.settings.groups_claim) {
-            Some(serde_json::Value::Array(a)) => a
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect(),
-            Some(serde_json::Value::String(s)) => vec![s.clone()],
-            _ => Vec::new(),
-        };
+        let mut groups = id_token::string_list(&session.claims, &self.settings.groups_claim);
         groups.sort();
         groups.dedup();
         if session.email.is_none() && session.sub.matches('@').count() == 1 {

@@ -94,6 +94,18 @@ pub fn verify(
     Ok(claims)
 }
 
+/// A claim that is a string or a list of strings, as a list (`aud`, `groups`).
+pub fn string_list(claims: &Map<String, Value>, name: &str) -> Vec<String> {
+    match claims.get(name) {
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        Some(Value::String(s)) => vec![s.clone()],
+        _ => Vec::new(),
+    }
+}
+
 /// The token's payload as JSON (after verification, for claims openidconnect does not model).
 fn payload(token: &CoreIdToken) -> Result<Map<String, Value>, IdTokenError> {
     let compact = token.to_string();

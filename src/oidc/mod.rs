@@ -184,15 +184,3 @@ impl Authenticator {
         }
     }
 }
-
-/// A token-endpoint error in one line, without any token.
-pub fn describe_token_error<E: std::error::Error>(err: &E) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}

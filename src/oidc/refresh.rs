@@ -189,7 +189,7 @@ impl Authenticator {
                 return Outcome::Ended;
             }
             Err(e) => {
-                tracing::warn!(error = %super::describe_token_error(&e), "token refresh failed; will retry");
+                tracing::warn!(error = %crate::telemetry::error_chain(&e), "token refresh failed; will retry");
                 return Outcome::Transient;
             }
         };
@@ -211,7 +211,7 @@ impl Authenticator {
             };
             let same = claims.get("iss").and_then(|v| v.as_str()) == Some(session.issuer.as_str())
                 && claims.get("sub").and_then(|v| v.as_str()) == Some(session.sub.as_str())
-                && audiences(&claims) == session.audience;
+                && super::id_token::string_list(&claims, "aud") == session.audience;
             if !same {
                 tracing::warn!(
                     "refreshed ID token names another issuer, subject or audience; session ended"
@@ -231,15 +231,4 @@ impl Authenticator {
 /// A session whose refresh failed transiently: usable while its access token is.
 fn usable(s: Arc<Session>) -> Option<Arc<Session>> {
     (!s.access_expired(clock::now())).then_some(s)
-}
-
-fn audiences(claims: &serde_json::Map<String, serde_json::Value>) -> Vec<String> {
-    match claims.get("aud") {
-        Some(serde_json::Value::Array(a)) => a
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect(),
-        Some(serde_json::Value::String(s)) => vec![s.clone()],
-        _ => Vec::new(),
-    }
 }

@@ -137,7 +137,8 @@ pub async fn forward(
             .map_err(|_| ProxyError::UpstreamTimeout)?,
         None => send.await,
     };
-    let mut response = result.map_err(|e| ProxyError::UpstreamUnavailable(error_chain(&e)))?;
+    let mut response =
+        result.map_err(|e| ProxyError::UpstreamUnavailable(crate::telemetry::error_chain(&e)))?;
 
     // 4. An accepted upgrade becomes a byte tunnel between client and upstream.
     let upgraded = websocket && response.status() == StatusCode::SWITCHING_PROTOCOLS;
@@ -173,16 +174,4 @@ fn is_websocket<B>(req: &Request<B>) -> bool {
     req.version() == Version::HTTP_11
         && has_token(header::UPGRADE, "websocket")
         && has_token(header::CONNECTION, "upgrade")
-}
-
-/// An error and its causes on one line (`client error (Connect): tcp connect error: …`).
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
