@@ -14,6 +14,7 @@
 //! `config.yaml` and the environment into a validated [`config::Config`].
 
 pub mod config;
+pub mod demo;
 pub mod directory;
 pub mod identity;
 pub mod oidc;

@@ -28,6 +28,9 @@ enum Command {
     Check,
     /// Print a fresh base64 32-byte secret for `shared_secret` or `cookie_secret`.
     GenSecret,
+    /// Try Portcullis on this machine: the proxy with `examples/demo.yaml` (or `-c FILE`)
+    /// plus a demo identity provider, Okta API and app, all on 127.0.0.1.
+    Demo,
     /// Policy tools.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
         Command::Run => run(cli.config.as_deref()),
         Command::Check => check(cli.config.as_deref()),
         Command::GenSecret => gen_secret(),
+        Command::Demo => demo(cli.config.as_deref()),
         Command::Policy(PolicyCommand::Explain(args)) => explain(cli.config.as_deref(), &args),
     };
     match result {
@@ -234,6 +238,22 @@ fn explain(given: Option<&Path>, args: &ExplainArgs) -> anyhow::Result<ExitCode>
         }
     );
     println!("because: {}", route.policy.explain_decision(&decision));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn demo(given: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let path = given.unwrap_or(Path::new("examples/demo.yaml"));
+    let loaded = load(Some(path))?;
+    let settings = &loaded.config.server;
+    portcullis::telemetry::init(settings.log_level, settings.log_json);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(portcullis::demo::run_demo(
+        path,
+        portcullis::server::shutdown_signal(),
+    ))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -26,7 +26,11 @@ pub fn init(level: tracing::Level, json: bool) {
             .with(tracing_subscriber::fmt::layer().json().flatten_event(true))
             .try_init()
     } else {
-        registry.with(tracing_subscriber::fmt::layer()).try_init()
+        // Colours only for a terminal, never into log files.
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+        registry
+            .with(tracing_subscriber::fmt::layer().with_ansi(ansi))
+            .try_init()
     };
     // An already-installed subscriber (tests, embedding) is fine.
     drop(result);

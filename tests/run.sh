@@ -12,3 +12,5 @@ if [ ! -d tests/e2e/node_modules/oidc-provider ] || [ tests/e2e/package-lock.jso
     npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error
 fi
 cargo test --locked --lib --bins --tests
+# The demo in a real browser: Debian's Chromium driven by playwright-core.
+bash tests/browser/run.sh
