@@ -1,3 +1,4 @@
+// Test-only: included from its parent module under #[cfg(test)].
 //! The whole demo in-process: `examples/demo.yaml` on free ports, then sign-in, the
 //! verified identity at the app, 403s, paged Okta groups, and sign-out — driven with
 //! reqwest (cookies on, redirects followed by hand, `*.localhost` resolved to loopback).

@@ -1,3 +1,4 @@
+// Test-only: included from its parent module under #[cfg(test)].
 //! Tests of the demo plan: the shipped `examples/demo.yaml`, loopback refusal, and the
 //! redirect URIs the provider accepts.
 

@@ -1,3 +1,4 @@
+// Test-only: included from its parent module under #[cfg(test)].
 //! Tests of the group cache: against the mock Okta org through [`OktaDirectory`], and
 //! against an in-memory source for the concurrency rules.
 

@@ -1,3 +1,4 @@
+// Test-only: included from its parent module under #[cfg(test)].
 //! Tests of the Okta client against the shared mock Okta org.
 
 use std::sync::{Arc, Mutex};

@@ -1,3 +1,4 @@
+// Test-only: included from its parent module under #[cfg(test)].
 use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
 

@@ -1,3 +1,4 @@
+// Test-only: included from its parent module under #[cfg(test)].
 use std::time::Duration;
 
 use jsonwebtoken::Algorithm;

@@ -1,3 +1,4 @@
+// Test-only: included from its parent module under #[cfg(test)].
 use serde_json::json;
 
 use super::*;

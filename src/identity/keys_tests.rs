@@ -1,3 +1,4 @@
+// Test-only: included from its parent module under #[cfg(test)].
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::Algorithm;

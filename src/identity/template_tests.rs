@@ -1,3 +1,4 @@
+// Test-only: included from its parent module under #[cfg(test)].
 use http::{HeaderMap, HeaderValue};
 
 use super::*;

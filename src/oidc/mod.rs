@@ -11,6 +11,7 @@ pub mod handoff;
 pub mod id_token;
 pub mod provider;
 pub mod refresh;
+mod signout;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -1,3 +1,4 @@
+// Test-only: included from its parent module under #[cfg(test)].
 //! Tests for compilation: the legacy fields mean exactly the PPL they stand for, the static
 //! facts (`can_never_allow`, `needs_user`, `mentioned_groups`), explanations, and the
 //! example files in `policies/`.

@@ -1,3 +1,4 @@
+// Test-only: included from its parent module under #[cfg(test)].
 //! Tests for evaluation: every criterion with every matcher, Kleene logic of the operators,
 //! deny over allow, sign-in versus deny for anonymous users, and the malformed-email rule.
 //! The helpers here are shared with `compile_tests.rs`.

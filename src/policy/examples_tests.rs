@@ -1,3 +1,4 @@
+// Test-only: included from its parent module under #[cfg(test)].
 //! Tests for the example policy files in `policies/`: each parses without a problem,
 //! compiles, and does what its comment says.
 

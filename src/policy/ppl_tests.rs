@@ -1,3 +1,4 @@
+// Test-only: included from its parent module under #[cfg(test)].
 //! Tests for the PPL parser: every criterion and matcher, nesting, aliases, and each kind of
 //! problem with its exact path.
 

@@ -1,3 +1,4 @@
+// Test-only: included from its parent module under #[cfg(test)].
 //! Tests for the upstream TLS config: real handshakes over in-memory pipes,
 //! plus one loopback request through the connector.
 

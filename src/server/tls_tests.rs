@@ -1,3 +1,4 @@
+// Test-only: included from its parent module under #[cfg(test)].
 //! Tests for the downstream TLS config: real handshakes over in-memory pipes.
 
 use std::sync::Arc;

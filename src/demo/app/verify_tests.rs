@@ -1,3 +1,4 @@
+// Test-only: included from its parent module under #[cfg(test)].
 //! Tests of the demo app's assertion check with a key made here (independent of the
 //! proxy's signing code, which the in-process demo test exercises end to end).
 
