@@ -13,7 +13,7 @@
 #   NGINX_WORKERS=auto KEEP_TMP=1 (keep configs and logs for inspection)
 #   QUIET_MAX=10 QUIET_WAIT_MAX=120 (before each run, wait until the machine is less
 #   than QUIET_MAX % busy) DISTURBED=20 (flag runs where something else used more
-#   than this % of a core)
+#   than this % of a core, and repeat such a run up to RETRIES=2 times)
 #
 # Exits non-zero only when the setup fails (install, build, start, sanity check),
 # never because of the numbers.
@@ -31,6 +31,7 @@ NGINX_WORKERS=${NGINX_WORKERS:-auto}
 QUIET_MAX=${QUIET_MAX:-10}
 QUIET_WAIT_MAX=${QUIET_WAIT_MAX:-120}
 DISTURBED=${DISTURBED:-20}
+RETRIES=${RETRIES:-2}
 HOST_HEADER=bench.local
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -287,7 +288,7 @@ RESULTS=$TMP/results.tsv   # target round load1 rps p50 p99 errors proxy_cpu oth
 : >"$RESULTS"
 ALL_SERVERS=("$PID_UP" "$PID_NGINX" "$PID_PC" "$PID_PCINFO")
 
-measure() { # $1 = target, $2 = round
+measure_once() { # $1 = target, $2 = round; sets ROW (tsv), LINE (printable), OTHER
     local t=$1 port=${PORT_OF[$1]} out=$TMP/wrk-$1-$2.txt
     quiet_check "$t"
     run_wrk "$port" "$WARMUP" "$TMP/warmup-$1-$2.txt"
@@ -324,12 +325,29 @@ measure() { # $1 = target, $2 = round
     other_cpu=$(awk -v d=$(((s1 - s0) - (o1 - o0))) -v w0="$c0" -v w1="$c1" -v a="$n0" \
         -v b="$n1" -v hz="$CLK_TCK" \
         'BEGIN{v = 100 * (d / hz - (w1 - w0)) / ((b - a) / 1e9); if (v < 0) v = 0; printf "%.0f", v}')
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$2" "$l1" "$rps" "$p50" \
-        "$p99" "$errors" "$proxy_cpu" "$other_cpu" "$user_us" "$sys_us" >>"$RESULTS"
-    local flag=
-    ((other_cpu > DISTURBED)) && flag=' disturbed'
-    printf '%-16s %5s %6s %10s %8s %8s %6s %9s %8s %8s %9s%s\n' "$t" "$2" "$l1" "$rps" "$p50" \
-        "$p99" "$errors" "$proxy_cpu" "$user_us" "$sys_us" "$other_cpu" "$flag"
+    ROW=$(printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s' "$t" "$2" "$l1" "$rps" "$p50" \
+        "$p99" "$errors" "$proxy_cpu" "$other_cpu" "$user_us" "$sys_us")
+    LINE=$(printf '%-16s %5s %6s %10s %8s %8s %6s %9s %8s %8s %9s' "$t" "$2" "$l1" "$rps" "$p50" \
+        "$p99" "$errors" "$proxy_cpu" "$user_us" "$sys_us" "$other_cpu")
+    OTHER=$other_cpu
+}
+
+# One measured run; repeated (up to RETRIES times) while something else disturbed it.
+# Only the last attempt counts.
+measure() { # $1 = target, $2 = round
+    local attempt
+    for attempt in $(seq 0 "$RETRIES"); do
+        measure_once "$1" "$2"
+        if ((OTHER <= DISTURBED)); then
+            echo "$LINE"
+            break
+        elif ((attempt < RETRIES)); then
+            echo "$LINE disturbed, repeating"
+        else
+            echo "$LINE disturbed"
+        fi
+    done
+    echo "$ROW" >>"$RESULTS"
 }
 
 # ---------------------------------------------------------------- wait for a quiet machine
@@ -391,7 +409,8 @@ for t in "${TARGETS[@]}"; do
 done
 n_dist=$(awk -F'\t' -v d="$DISTURBED" '$9 > d' "$RESULTS" | wc -l)
 echo
-echo "Runs where something else used more than $DISTURBED% of a core: $n_dist of $((ROUNDS * ${#TARGETS[@]}))."
+echo "Counted runs where something else used more than $DISTURBED% of a core:" \
+    "$n_dist of $((ROUNDS * ${#TARGETS[@]}))."
 echo
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{if (b + 0 == 0) print "-"; else printf "%.2f", a / b}'; }
 for t in portcullis portcullis-info; do

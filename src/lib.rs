@@ -64,6 +64,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     if let Some(addr) = server.local_addr() {
         tracing::info!(%addr, "listening");
     }
-    server.serve(shutdown).await;
+    // Thread per core: one worker per available CPU.
+    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    server.serve_workers(workers, shutdown).await;
     Ok(())
 }

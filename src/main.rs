@@ -127,7 +127,8 @@ fn run(given: Option<&Path>) -> anyhow::Result<ExitCode> {
     if let Some(addr) = settings.metrics_address {
         tracing::warn!(%addr, "metrics_address is set, but this version does not serve metrics yet");
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // The first worker runs here; `run` starts one more single-threaded worker per CPU.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;

@@ -96,7 +96,12 @@ pub struct Connection {
 }
 
 /// Serves one request, always producing a response, and writes its access-log line.
-pub async fn handle(app: &App, req: Request<Incoming>, conn: Connection) -> Response<ResponseBody> {
+pub async fn handle(
+    app: &App,
+    upstreams: &Upstreams,
+    req: Request<Incoming>,
+    conn: Connection,
+) -> Response<ResponseBody> {
     let started = Instant::now();
     let request_id = telemetry::request_id();
     let html = respond::wants_html(req.headers());
@@ -105,7 +110,7 @@ pub async fn handle(app: &App, req: Request<Incoming>, conn: Connection) -> Resp
     let raw_query = req.uri().query().map(str::to_owned);
 
     let mut route_id = None;
-    let outcome = run(app, req, conn, &request_id, html, &mut route_id).await;
+    let outcome = run(app, upstreams, req, conn, &request_id, html, &mut route_id).await;
     let response = match outcome {
         Ok(response) => response,
         Err(err) => {
@@ -139,6 +144,7 @@ pub async fn handle(app: &App, req: Request<Incoming>, conn: Connection) -> Resp
 
 async fn run(
     app: &App,
+    upstreams: &Upstreams,
     req: Request<Incoming>,
     conn: Connection,
     request_id: &str,
@@ -234,8 +240,7 @@ async fn run(
             })?,
         None => Identity::default(),
     };
-    let client = app
-        .upstreams
+    let client = upstreams
         .get(route.spec.id)
         .ok_or(ProxyError::Internal("route has no upstream client"))?;
     let timeouts = &app.config.server.timeouts;

@@ -45,6 +45,8 @@ pub fn builder(settings: &Settings) -> auto::Builder<TokioExecutor> {
 pub struct Job {
     /// The application.
     pub app: Arc<App>,
+    /// This worker's upstream clients.
+    pub upstreams: Arc<crate::proxy::Upstreams>,
     /// The HTTP builder.
     pub builder: auto::Builder<TokioExecutor>,
     /// TLS, unless `insecure_server`.
@@ -84,10 +86,11 @@ impl Job {
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let app = self.app.clone();
+        let upstreams = self.upstreams.clone();
         let conn_info = Connection { peer, tls };
         let service = service_fn(move |req| {
-            let app = app.clone();
-            async move { Ok::<_, Infallible>(pipeline::handle(&app, req, conn_info).await) }
+            let (app, upstreams) = (app.clone(), upstreams.clone());
+            async move { Ok::<_, Infallible>(pipeline::handle(&app, &upstreams, req, conn_info).await) }
         });
         let conn = self
             .builder

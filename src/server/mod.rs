@@ -86,21 +86,59 @@ impl Server {
         self.redirect.as_ref().and_then(|l| l.local_addr().ok())
     }
 
-    /// Serves until `shutdown` resolves, then drains.
+    /// Serves until `shutdown` resolves, then drains — on the current runtime only (one
+    /// worker). Tests use this; `portcullis run` uses [`Server::serve_workers`].
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
+        self.serve_workers(1, shutdown).await;
+    }
+
+    /// Serves with `workers` threads, thread per core: the current runtime accepts and
+    /// serves its share; every other worker has its own thread, single-threaded runtime
+    /// and upstream connection pools, and receives accepted connections round-robin — so
+    /// a request, its connection and its upstream connection stay on one thread.
+    pub async fn serve_workers(self, workers: usize, shutdown: impl Future<Output = ()>) {
         let (stop_tx, stop_rx) = watch::channel(false);
-        // Each connection task holds a clone; when all are gone, draining is done.
-        let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
         let settings = self.app.config.server.clone();
-        let builder = conn::builder(&settings);
         if let Some(listener) = self.redirect {
-            let https_port = self
+            let port = self
                 .listener
                 .local_addr()
                 .map_or(settings.address.port(), |a| a.port());
-            tokio::spawn(redirect::serve(listener, https_port, stop_rx.clone()));
+            tokio::spawn(redirect::serve(listener, port, stop_rx.clone()));
         }
+        let mut handoffs = Vec::new();
+        let mut threads = Vec::new();
+        for n in 1..workers.max(1) {
+            let (tx, rx) = mpsc::unbounded_channel::<(std::net::TcpStream, SocketAddr)>();
+            let (app, acceptor, stop) = (self.app.clone(), self.acceptor.clone(), stop_rx.clone());
+            let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+            let spawned = std::thread::Builder::new()
+                .name(format!("portcullis-worker-{n}"))
+                .spawn(move || {
+                    if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        runtime.block_on(serve_handed(app, rx, acceptor, stop));
+                    }
+                    let _ = done_tx.send(());
+                });
+            if spawned.is_ok() {
+                handoffs.push(tx);
+                threads.push(done_rx);
+            }
+        }
+        let upstreams = Arc::new(self.app.upstreams.clone());
+        let local = Local {
+            app: self.app.clone(),
+            upstreams,
+            acceptor: self.acceptor.clone(),
+            stop: stop_rx,
+        };
+        let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+        let builder = conn::builder(&settings);
         tokio::pin!(shutdown);
+        let mut next = 0usize;
         loop {
             let accepted = tokio::select! {
                 biased;
@@ -117,17 +155,17 @@ impl Server {
                 }
             };
             let _ = stream.set_nodelay(true);
-            let job = conn::Job {
-                app: self.app.clone(),
-                builder: builder.clone(),
-                acceptor: self.acceptor.clone(),
-                stop: stop_rx.clone(),
-                done: done_tx.clone(),
-                timeouts: settings.timeouts,
-            };
-            tokio::spawn(job.run(stream, peer));
+            next = (next + 1) % (handoffs.len() + 1);
+            if next > 0 {
+                if let Ok(std_stream) = stream.into_std() {
+                    let _ = handoffs[next - 1].send((std_stream, peer));
+                }
+                continue;
+            }
+            tokio::spawn(local.job(&builder, &done_tx).run(stream, peer));
         }
         drop(self.listener);
+        drop(handoffs);
         tracing::info!("shutting down: no longer accepting; finishing in-flight requests");
         let _ = stop_tx.send(true);
         drop(done_tx);
@@ -137,6 +175,69 @@ impl Server {
         {
             tracing::warn!("shutdown: some connections were still busy after timeout_shutdown");
         }
+        for done in threads {
+            let _ = done.await;
+        }
+    }
+}
+
+/// What a worker needs to serve one connection.
+struct Local {
+    app: Arc<App>,
+    upstreams: Arc<crate::proxy::Upstreams>,
+    acceptor: Option<TlsAcceptor>,
+    stop: watch::Receiver<bool>,
+}
+
+impl Local {
+    fn job(
+        &self,
+        builder: &hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+        done: &mpsc::Sender<()>,
+    ) -> conn::Job {
+        conn::Job {
+            app: self.app.clone(),
+            upstreams: self.upstreams.clone(),
+            builder: builder.clone(),
+            acceptor: self.acceptor.clone(),
+            stop: self.stop.clone(),
+            done: done.clone(),
+            timeouts: self.app.config.server.timeouts,
+        }
+    }
+}
+
+/// A worker thread: serves the connections handed to it until the hand-off closes, then
+/// lets its in-flight requests finish for at most `timeout_shutdown`.
+async fn serve_handed(
+    app: Arc<App>,
+    mut handed: mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>,
+    acceptor: Option<TlsAcceptor>,
+    stop: watch::Receiver<bool>,
+) {
+    let Ok(upstreams) = crate::proxy::Upstreams::new(&app.table) else {
+        return;
+    };
+    let settings = app.config.server.clone();
+    let builder = conn::builder(&settings);
+    let local = Local {
+        app,
+        upstreams: Arc::new(upstreams),
+        acceptor,
+        stop,
+    };
+    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    while let Some((stream, peer)) = handed.recv().await {
+        if let Ok(stream) = tokio::net::TcpStream::from_std(stream) {
+            tokio::spawn(local.job(&builder, &done_tx).run(stream, peer));
+        }
+    }
+    drop(done_tx);
+    if tokio::time::timeout(settings.timeouts.shutdown, done_rx.recv())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown: some connections were still busy after timeout_shutdown");
     }
 }
 

@@ -51,3 +51,46 @@ async fn in_flight_requests_finish_after_shutdown_begins() {
         .expect("server task ends")
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_threads_share_the_connections_and_drain_on_shutdown() {
+    let up = upstream::start("a").await;
+    let text = format!(
+        "address: 127.0.0.1:0\n{}",
+        config_with_routes(&public_route("app.example.com", &up.url(), ""))
+    );
+    let config =
+        portcullis::config::load_str(&text, None, &portcullis::config::env::MapEnv::default())
+            .unwrap()
+            .config;
+    let mut proxy = TestProxy::start_config_workers(config, 3).await;
+    // Fresh connections go round-robin to all three workers; each must serve.
+    for _ in 0..9 {
+        let r = raw(
+            proxy.addr,
+            b"GET /x HTTP/1.1\r\nHost: app.example.com\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        assert_eq!(status_of(&r), 200, "{r}");
+    }
+    // The next connection goes to a worker thread (round-robin after nine): a request in
+    // flight there finishes after shutdown begins.
+    let addr = proxy.addr;
+    let in_flight = tokio::spawn(async move {
+        status_of(
+            &raw(
+                addr,
+                b"GET /__gate HTTP/1.1\r\nHost: app.example.com\r\nConnection: close\r\n\r\n",
+            )
+            .await,
+        )
+    });
+    up.gate.arrived.notified().await;
+    proxy.shutdown();
+    up.gate.release.notify_one();
+    assert_eq!(in_flight.await.unwrap(), 200);
+    tokio::time::timeout(Duration::from_secs(5), &mut proxy.task)
+        .await
+        .expect("all workers stop")
+        .unwrap();
+}

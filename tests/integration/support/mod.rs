@@ -41,13 +41,18 @@ impl TestProxy {
         Self::start_config(loaded.config).await
     }
 
-    /// Starts a proxy from a loaded configuration.
+    /// Starts a proxy from a loaded configuration (one worker, on this runtime).
     pub async fn start_config(config: portcullis::Config) -> Self {
+        Self::start_config_workers(config, 1).await
+    }
+
+    /// Starts a proxy with `workers` worker threads, as `portcullis run` does.
+    pub async fn start_config_workers(config: portcullis::Config, workers: usize) -> Self {
         let server = portcullis::bind(config).await.expect("bind");
         let addr = server.local_addr().unwrap();
         let redirect_addr = server.redirect_addr();
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.serve(async move {
+        let task = tokio::spawn(server.serve_workers(workers, async move {
             let _ = rx.await;
         }));
         Self {
