@@ -374,7 +374,7 @@ echo "# wrk -t1 -c$CONNECTIONS -d${DURATION}s --latency -H 'Host: $HOST_HEADER' 
     "$ROUNDS rounds, interleaved"
 echo "# upstream: nginx, 1 worker, return 200 \"ok\\n\"; nginx proxy: $NGINX_WORKER_COUNT worker(s)" \
     "(worker_processes $NGINX_WORKERS), keepalive 64, access_log off"
-echo "# portcullis: tokio multi-thread runtime (one worker per core); 'portcullis' = log_level warn," \
+echo "# portcullis: $(ls /proc/"$PID_PC"/task | wc -l) threads, default runtime; 'portcullis' = log_level warn," \
     "'portcullis-info' = log_level info, output to /dev/null"
 echo
 printf '%-16s %5s %6s %10s %8s %8s %6s %9s %8s %8s %9s\n' target round load1 req/s p50_ms \
