@@ -101,7 +101,7 @@ pub async fn forward(
         h.insert(name.clone(), value.clone());
     }
     if let Ok(id) = HeaderValue::from_str(ctx.request_id) {
-        h.insert("x-request-id", id);
+        h.insert(http::header::HeaderName::from_static("x-request-id"), id);
     }
 
     // 2. Target: the next upstream, the rewritten canonical path, the original query.

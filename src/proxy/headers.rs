@@ -33,19 +33,27 @@ const FORWARDED: [&str; 6] = [
     "x-real-ip",
 ];
 
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
 /// The header name prefix reserved for identity we assert.
 const IDENTITY_PREFIX: &str = "x-pomerium-";
 
 /// Removes hop-by-hop headers and every header named in `Connection`.
 /// With `keep_upgrade`, `Connection: upgrade` and `Upgrade` survive for a WebSocket.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    let listed: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
+    let listed: Vec<HeaderName> = if !headers.contains_key(header::CONNECTION) {
+        Vec::new()
+    } else {
+        headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .collect()
+    };
     for name in listed {
         if !(keep_upgrade && name == header::UPGRADE) {
             headers.remove(name);
@@ -97,7 +105,7 @@ pub fn set_forwarded(headers: &mut HeaderMap, view: &RequestView) {
     let peer = view.peer.ip().to_string();
     let prior_for = if view.peer_trusted {
         let joined: Vec<&str> = headers
-            .get_all("x-forwarded-for")
+            .get_all(&X_FORWARDED_FOR)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .collect();
@@ -123,15 +131,15 @@ pub fn set_forwarded(headers: &mut HeaderMap, view: &RequestView) {
         None => peer,
     };
     if let Ok(v) = HeaderValue::from_str(&xff) {
-        headers.insert("x-forwarded-for", v);
+        headers.insert(X_FORWARDED_FOR, v);
     }
-    if !view.peer_trusted || !headers.contains_key("x-forwarded-proto") {
-        headers.insert("x-forwarded-proto", HeaderValue::from_static(view.scheme()));
+    if !view.peer_trusted || !headers.contains_key(&X_FORWARDED_PROTO) {
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(view.scheme()));
     }
-    if (!view.peer_trusted || !headers.contains_key("x-forwarded-host"))
+    if (!view.peer_trusted || !headers.contains_key(&X_FORWARDED_HOST))
         && let Ok(v) = HeaderValue::from_str(&view.authority())
     {
-        headers.insert("x-forwarded-host", v);
+        headers.insert(X_FORWARDED_HOST, v);
     }
 }
 
