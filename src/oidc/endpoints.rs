@@ -323,9 +323,22 @@ fn user_json(s: &Session) -> Response<ResponseBody> {
 
 /// A 302 that is never cached and leaks no referrer.
 pub fn redirect(location: &str, cookies: Vec<HeaderValue>) -> Response<ResponseBody> {
-    let mut r = Response::new(ResponseBody::empty());
+    // Browsers follow the Location at once; the page is for anything that does not.
+    let body = format!(
+        "<p>Taking you on to the next step.</p><p><a href=\"{}\">Continue</a></p>",
+        respond::escape(location)
+    );
+    let mut r = Response::new(ResponseBody::full(respond::html_page(
+        "Redirecting",
+        &body,
+        None,
+    )));
     *r.status_mut() = StatusCode::FOUND;
     let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     if let Ok(v) = HeaderValue::from_str(location) {
         h.insert(header::LOCATION, v);
     }
