@@ -229,16 +229,7 @@ pub fn error_response(
     for (name, value) in security_headers {
         h.insert(name.clone(), value.clone());
     }
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
+    private_page_headers(h, content_type);
     if let Ok(id) = HeaderValue::from_str(request_id) {
         h.insert("x-request-id", id);
     }
@@ -246,6 +237,21 @@ pub fn error_response(
         h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     response
+}
+
+/// Headers of a page of ours that may show identity: its type, never cached, never
+/// sniffed, no referrer.
+pub fn private_page_headers(h: &mut HeaderMap, content_type: &'static str) {
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        http::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
 }
 
 /// A plain-text response (health checks, redirects).
