@@ -160,10 +160,21 @@ impl Authenticator {
         self.provider.as_ref().ok_or(SignInError::NotConfigured)
     }
 
-    /// Starts discovery in the background (retrying until it succeeds).
-    pub fn start_discovery(&self) {
-        if let Some(p) = &self.provider {
-            tokio::spawn(p.clone().discover_until_ready());
+    /// Discovers the provider: one attempt now (at most 10 s), so a reachable provider
+    /// is ready before the first request; if it fails, retries continue in the
+    /// background while public routes are served.
+    pub async fn start_discovery(&self) {
+        let Some(p) = &self.provider else { return };
+        match tokio::time::timeout(std::time::Duration::from_secs(10), p.discover()).await {
+            Ok(Ok(_)) => tracing::info!(issuer = %p.issuer, "identity provider discovered"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "identity provider discovery failed; retrying in the background");
+                tokio::spawn(p.clone().discover_until_ready());
+            }
+            Err(_) => {
+                tracing::warn!("identity provider discovery timed out; retrying in the background");
+                tokio::spawn(p.clone().discover_until_ready());
+            }
         }
     }
 

@@ -335,21 +335,27 @@ async fn the_issuer_must_match_exactly() {
 
 #[tokio::test(start_paused = true)]
 async fn an_unreachable_provider_at_start_is_retried() {
-    let w = World::start_with(IdpOptions::default(), "", "").await;
-    w.idp.behaviour().discovery_unavailable = true;
+    let w = World::start_prepared(IdpOptions::default(), "", "", |idp| {
+        idp.behaviour().discovery_unavailable = true
+    })
+    .await;
     let b = w.browser();
-    // The first attempt at start may have raced; make sure one failed attempt is seen.
-    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    assert_eq!(
+        b.get_html(&w.app("/")).await.status(),
+        503,
+        "the first attempt at start failed"
+    );
     assert_eq!(
         b.get_html(&w.url("public.example.com", "/")).await.status(),
-        200
+        200,
+        "public routes are served"
     );
     w.idp.behaviour().discovery_unavailable = false;
     tokio::time::sleep(std::time::Duration::from_secs(70)).await;
     assert_eq!(
         b.get_html(&w.app("/")).await.status(),
         302,
-        "discovered after a retry"
+        "discovered by a background retry"
     );
 }
 

@@ -28,14 +28,33 @@ impl World {
     }
 
     pub async fn start_with(opts: IdpOptions, extra: &str, routes: &str) -> World {
+        Self::start_prepared(opts, extra, routes, |_| {}).await
+    }
+
+    /// Like [`World::start_with`], with a chance to adjust the provider before the proxy
+    /// starts (and runs discovery).
+    pub async fn start_prepared(
+        opts: IdpOptions,
+        extra: &str,
+        routes: &str,
+        prepare: impl FnOnce(&MockIdp),
+    ) -> World {
+        // With an issuer override the provider advertises something other than its real
+        // address; the proxy is configured with the real one, so the two differ.
+        let overridden = opts.issuer_override.is_some();
         let idp = MockIdp::start_with(opts).await;
+        prepare(&idp);
         let up = upstream::start("app").await;
         let yaml = format!(
             "insecure_server: true\n{provider}idp_provider_url: {issuer}\nidp_client_id: portcullis\n\
              idp_client_secret: s3cret\ncookie_secret: {SECRET}\n{shared}{extra}\
              routes:\n  - from: http://app.example.com\n    to: {u}\n    allow_any_authenticated_user: true\n\
              \x20 - from: http://public.example.com\n    to: {u}\n    allow_public_unauthenticated_access: true\n{routes}",
-            issuer = idp.issuer(),
+            issuer = if overridden {
+                idp.base_url()
+            } else {
+                idp.issuer()
+            },
             provider = if extra.contains("idp_provider:") {
                 ""
             } else {
