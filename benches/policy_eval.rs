@@ -11,9 +11,9 @@ use std::hint::black_box;
 use std::net::IpAddr;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use portcullis::config::{self, env::MapEnv, secret::Secret};
+use portcullis::config::{self, env::MapEnv};
 use portcullis::policy::{CompiledPolicy, Input, Outcome};
-use portcullis::session::{Session, Tokens};
+use portcullis::session::Session;
 use serde_json::json;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
@@ -58,27 +58,7 @@ fn user(email: &str) -> Session {
     }) else {
         unreachable!("an object literal")
     };
-    Session {
-        id: "id".into(),
-        sub: "00u1".into(),
-        email: Some(email.into()),
-        name: None,
-        claims,
-        claim_groups: groups.clone(),
-        groups,
-        groups_unverified: false,
-        tokens: Tokens {
-            access_token: Secret::new("a"),
-            access_expires_at: None,
-            access_issued_at: 0,
-            refresh_token: None,
-            id_token: Secret::new("i"),
-        },
-        issuer: "https://idp.example.com".into(),
-        audience: vec![],
-        issued_at: 0,
-        expires_at: u64::MAX,
-    }
+    Session::hypothetical("00u1".into(), Some(email.into()), groups, claims)
 }
 
 /// Wednesday 2024-05-15 10:30:00 UTC, 12:30 in Berlin.

@@ -105,9 +105,14 @@ pub async fn handle(
     let started = Instant::now();
     let request_id = telemetry::request_id();
     let html = respond::wants_html(req.headers());
-    let method = req.method().clone();
-    let raw_path = req.uri().path().to_owned();
-    let raw_query = req.uri().query().map(str::to_owned);
+    // The access log needs these after the request is consumed; copy them only when it is on.
+    let logged = tracing::enabled!(target: "portcullis::access", tracing::Level::INFO).then(|| {
+        (
+            req.method().clone(),
+            req.uri().path().to_owned(),
+            req.uri().query().map(str::to_owned),
+        )
+    });
 
     let mut route_id = None;
     let outcome = run(app, upstreams, req, conn, &request_id, html, &mut route_id).await;
@@ -128,17 +133,20 @@ pub async fn handle(
             respond::error_response(&err, &request_id, html, &app.config.server.response_headers)
         }
     };
-    telemetry::access(&AccessRecord {
-        request_id: &request_id,
-        method: &method,
-        path: &raw_path,
-        query: raw_query.as_deref(),
-        route: route_id
-            .and_then(|i| app.table.routes().get(i))
-            .map(|r| r.spec.name.as_str()),
-        status: response.status(),
-        duration: started.elapsed(),
-    });
+    if let Some((method, raw_path, raw_query)) = &logged {
+        telemetry::access(&AccessRecord {
+            request_id: &request_id,
+            method,
+            path: raw_path,
+            query: raw_query.as_deref(),
+            route: route_id
+                .and_then(|i| app.table.routes().get(i))
+                .map(|r| r.spec.name.as_str()),
+            status: response.status(),
+            duration: started.elapsed(),
+        });
+    }
+
     response
 }
 

@@ -11,10 +11,8 @@ use serde_json::json;
 use super::*;
 use crate::config::access::Access;
 use crate::config::problem::Problems;
-use crate::config::secret::Secret;
 use crate::policy::matcher::parse_timestamp;
 use crate::policy::ppl::parse_policy;
-use crate::session::Tokens;
 
 /// Unix seconds of an RFC 3339 timestamp.
 pub(crate) fn at(text: &str) -> u64 {
@@ -37,27 +35,7 @@ pub(crate) fn session(
     let serde_json::Value::Object(claims) = claims else {
         panic!("claims must be an object");
     };
-    Session {
-        id: "id".into(),
-        sub: sub.into(),
-        email: email.map(str::to_owned),
-        name: None,
-        claims,
-        claim_groups: groups.clone(),
-        groups,
-        groups_unverified: false,
-        tokens: Tokens {
-            access_token: Secret::new("a"),
-            access_expires_at: None,
-            access_issued_at: 0,
-            refresh_token: None,
-            id_token: Secret::new("i"),
-        },
-        issuer: "https://idp.example.com".into(),
-        audience: vec![],
-        issued_at: 0,
-        expires_at: u64::MAX,
-    }
+    Session::hypothetical(sub.into(), email.map(str::to_owned), groups, claims)
 }
 
 /// The standard test user.
