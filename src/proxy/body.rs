@@ -117,7 +117,7 @@ pub enum ResponseBody {
     /// An upstream body, streamed.
     Upstream {
         /// The upstream body with its timeouts.
-        body: TimedBody<hyper::body::Incoming>,
+        body: TimedBody<super::pool::UpstreamBody>,
     },
 }
 

@@ -7,14 +7,17 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
-use http::{Request, Response, StatusCode, Uri, Version};
+use http::uri::{self, PathAndQuery};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
 use super::body::{ResponseBody, TimedBody};
-use super::client::UpstreamClient;
+use super::client::RouteClient;
 use super::headers;
+use super::pool::UpstreamBody;
 use crate::config::route::HostHeader;
 use crate::identity::TemplateContext;
 use crate::identity::inject::Identity;
@@ -56,7 +59,7 @@ pub async fn forward(
     mut req: Request<Incoming>,
     view: &RequestView,
     route: &Route,
-    client: &UpstreamClient,
+    client: &RouteClient,
     ctx: &ForwardContext<'_>,
 ) -> Result<Response<ResponseBody>, ProxyError> {
     let spec = &route.spec;
@@ -107,21 +110,38 @@ pub async fn forward(
     // 2. Target: the next upstream, the rewritten canonical path, the original query.
     let upstream = route.pick();
     let host_value = match &spec.host_header {
-        HostHeader::Preserve => HeaderValue::from_str(&view.authority()).ok(),
+        HostHeader::Preserve => headers::authority_value(&parts.headers, view),
         HostHeader::Rewrite(v) => Some(v.clone()),
         HostHeader::Upstream => None,
     };
     let path = rewrite::upstream_path(spec, &view.path);
-    let path_and_query = match &view.query {
-        Some(q) => format!("{path}?{q}"),
-        None => path.into_owned(),
+    let path_and_query = match parts.uri.path_and_query() {
+        // Already canonical and not rewritten: the client's own target, shared.
+        Some(original) if original.path() == path && original.query() == view.query.as_deref() => {
+            original.clone()
+        }
+        _ => {
+            let joined = match &view.query {
+                Some(q) => format!("{path}?{q}"),
+                None => path.into_owned(),
+            };
+            PathAndQuery::from_maybe_shared(Bytes::from(joined))
+                .map_err(|_| ProxyError::Internal("cannot build the upstream URI"))?
+        }
     };
-    parts.uri = Uri::builder()
-        .scheme(upstream.scheme.clone())
-        .authority(upstream.authority.clone())
-        .path_and_query(path_and_query)
-        .build()
-        .map_err(|_| ProxyError::Internal("cannot build the upstream URI"))?;
+    // Plain HTTP/1.1 upstreams: this worker's pool, origin-form target. CONNECT and
+    // TLS or h2c upstreams: the general client, absolute URI.
+    let pooled = client
+        .pooled(&spec.to, upstream)
+        .filter(|_| parts.method != Method::CONNECT);
+    let mut uri = uri::Parts::default();
+    if pooled.is_none() {
+        uri.scheme = Some(upstream.scheme.clone());
+        uri.authority = Some(upstream.authority.clone());
+    }
+    uri.path_and_query = Some(path_and_query);
+    parts.uri =
+        Uri::from_parts(uri).map_err(|_| ProxyError::Internal("cannot build the upstream URI"))?;
     parts.headers.insert(
         header::HOST,
         host_value.unwrap_or_else(|| upstream.host_header.clone()),
@@ -130,18 +150,36 @@ pub async fn forward(
 
     // 3. Send, bounded by the route timeout (time to the response head).
     let body = TimedBody::new(body, Some(ctx.read_timeout), None);
-    let send = client.request(Request::from_parts(parts, body));
+    let req = Request::from_parts(parts, body);
+    let send = async move {
+        match pooled {
+            Some((pool, slot)) => pool
+                .send(slot, req)
+                .await
+                .map(|(response, lease)| (response, Some(lease)))
+                .map_err(|e| crate::telemetry::error_chain(&e)),
+            None => client
+                .general()
+                .request(req)
+                .await
+                .map(|response| (response, None))
+                .map_err(|e| crate::telemetry::error_chain(&e)),
+        }
+    };
     let result = match spec.timeout {
         Some(t) => tokio::time::timeout(t, send)
             .await
             .map_err(|_| ProxyError::UpstreamTimeout)?,
         None => send.await,
     };
-    let mut response =
-        result.map_err(|e| ProxyError::UpstreamUnavailable(crate::telemetry::error_chain(&e)))?;
+    let (mut response, mut lease) = result.map_err(ProxyError::UpstreamUnavailable)?;
 
     // 4. An accepted upgrade becomes a byte tunnel between client and upstream.
     let upgraded = websocket && response.status() == StatusCode::SWITCHING_PROTOCOLS;
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        // The connection now belongs to the tunnel (or is closed): never reuse it.
+        lease = None;
+    }
     if upgraded && let Some(client_side) = client_upgrade {
         let upstream_side = hyper::upgrade::on(&mut response);
         tokio::spawn(async move {
@@ -157,7 +195,11 @@ pub async fn forward(
     for (name, value) in &spec.set_response_headers {
         parts.headers.insert(name.clone(), value.clone());
     }
-    let body = TimedBody::new(body, Some(ctx.write_timeout), spec.idle_timeout);
+    let body = TimedBody::new(
+        UpstreamBody::new(body, lease),
+        Some(ctx.write_timeout),
+        spec.idle_timeout,
+    );
     Ok(Response::from_parts(parts, ResponseBody::Upstream { body }))
 }
 

@@ -11,7 +11,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use crate::routes::RequestView;
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1 plus the usual extras).
-const HOP_BY_HOP: [HeaderName; 9] = [
+static HOP_BY_HOP: [HeaderName; 9] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -22,6 +22,18 @@ const HOP_BY_HOP: [HeaderName; 9] = [
     header::TRANSFER_ENCODING,
     header::UPGRADE,
 ];
+
+/// Which [`HOP_BY_HOP`] names are present, as a bit mask (bit `i` for entry `i`): one
+/// pass over the names instead of one map lookup per hop-by-hop name.
+fn hop_by_hop_present(headers: &HeaderMap) -> u16 {
+    let mut mask = 0u16;
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
+            mask |= 1 << i;
+        }
+    }
+    mask
+}
 
 /// Headers that describe the client as seen by an earlier proxy.
 const FORWARDED: [&str; 6] = [
@@ -43,29 +55,38 @@ const IDENTITY_PREFIX: &str = "x-pomerium-";
 /// Removes hop-by-hop headers and every header named in `Connection`.
 /// With `keep_upgrade`, `Connection: upgrade` and `Upgrade` survive for a WebSocket.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    let listed: Vec<HeaderName> = if !headers.contains_key(header::CONNECTION) {
-        Vec::new()
-    } else {
-        headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-            .collect()
-    };
+    let present = hop_by_hop_present(headers);
+    if present == 0 {
+        // No `Connection` either, so nothing is listed: the common request.
+        return;
+    }
+    // Only names that are present need removing; the usual `keep-alive` or `close`
+    // costs no allocation.
+    let listed: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|name| {
+            !name.is_empty()
+                && headers.contains_key(*name)
+                && !(keep_upgrade && name.eq_ignore_ascii_case("upgrade"))
+        })
+        .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
+        .collect();
     for name in listed {
-        if !(keep_upgrade && name == header::UPGRADE) {
-            headers.remove(name);
-        }
+        headers.remove(name);
     }
     let upgrade = if keep_upgrade {
         headers.remove(header::UPGRADE)
     } else {
         None
     };
-    for name in &HOP_BY_HOP {
-        headers.remove(name);
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        if present & (1 << i) != 0 {
+            headers.remove(name);
+        }
     }
     if let Some(u) = upgrade {
         headers.insert(header::UPGRADE, u);
@@ -102,7 +123,6 @@ pub fn strip_identity(headers: &mut HeaderMap, extra: &[HeaderName]) {
 /// Sets `X-Forwarded-For/-Proto/-Host`. Client-sent forwarded headers (any spelling)
 /// are kept only when the peer is a trusted proxy; then our peer is appended.
 pub fn set_forwarded(headers: &mut HeaderMap, view: &RequestView) {
-    let peer = view.peer.ip().to_string();
     let prior_for = if view.peer_trusted {
         let joined: Vec<&str> = headers
             .get_all(&X_FORWARDED_FOR)
@@ -127,20 +147,50 @@ pub fn set_forwarded(headers: &mut HeaderMap, view: &RequestView) {
         headers.remove(name);
     }
     let xff = match prior_for {
-        Some(prior) => format!("{prior}, {peer}"),
-        None => peer,
+        Some(prior) => HeaderValue::from_str(&format!("{prior}, {}", view.peer.ip())).ok(),
+        None => address_value(view.peer.ip()),
     };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
+    if let Some(v) = xff {
         headers.insert(X_FORWARDED_FOR, v);
     }
     if !view.peer_trusted || !headers.contains_key(&X_FORWARDED_PROTO) {
         headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(view.scheme()));
     }
     if (!view.peer_trusted || !headers.contains_key(&X_FORWARDED_HOST))
-        && let Ok(v) = HeaderValue::from_str(&view.authority())
+        && let Some(v) = authority_value(headers, view)
     {
         headers.insert(X_FORWARDED_HOST, v);
     }
+}
+
+/// `view.authority()` as a header value: the client's own `Host` value when it is
+/// already canonical (no copy), else a new one.
+pub fn authority_value(headers: &HeaderMap, view: &RequestView) -> Option<HeaderValue> {
+    let authority = view.authority();
+    match headers.get(header::HOST) {
+        Some(host) if host.as_bytes() == authority.as_bytes() => Some(host.clone()),
+        _ => HeaderValue::from_str(&authority).ok(),
+    }
+}
+
+/// An IP address as a header value. Connections come from few addresses, so the last
+/// one is kept per thread and shared.
+fn address_value(ip: std::net::IpAddr) -> Option<HeaderValue> {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(std::net::IpAddr, HeaderValue)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.try_borrow_mut().ok()?;
+        if let Some((cached, value)) = last.as_ref()
+            && *cached == ip
+        {
+            return Some(value.clone());
+        }
+        let value = HeaderValue::from_str(&ip.to_string()).ok()?;
+        *last = Some((ip, value.clone()));
+        Some(value)
+    })
 }
 
 /// Removes `Cookie` pairs whose name is one of ours, keeping the others.

@@ -4,6 +4,7 @@ pub mod body;
 pub mod client;
 pub mod forward;
 pub mod headers;
+pub mod pool;
 pub mod tls;
 
 pub use client::Upstreams;

@@ -181,10 +181,8 @@ pub fn build_connector(tls: &UpstreamTls) -> Result<HttpsConnector<HttpConnector
     // `h2`, `http/1.1` itself from enable_http1/enable_http2 below.
     config.alpn_protocols.clear();
 
-    let mut http = HttpConnector::new();
+    let mut http = tcp_connector();
     http.enforce_http(false);
-    http.set_nodelay(true);
-    http.set_connect_timeout(Some(CONNECT_TIMEOUT));
 
     let builder = HttpsConnectorBuilder::new()
         .with_tls_config(config)
@@ -194,6 +192,15 @@ pub fn build_connector(tls: &UpstreamTls) -> Result<HttpsConnector<HttpConnector
         None => builder,
     };
     Ok(builder.enable_http1().enable_http2().wrap_connector(http))
+}
+
+/// The TCP connector under every upstream connection: `TCP_NODELAY`, 10 s connect
+/// timeout, `http://` URLs only (the TLS layer relaxes that for itself).
+pub fn tcp_connector() -> HttpConnector {
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    http
 }
 
 /// **Dangerous.** Accepts any server certificate: expired, self-signed, for
