@@ -4,7 +4,6 @@
 //! id, method, path without query values, route, status and duration. Query values,
 //! cookies and tokens are never logged.
 
-use std::fmt::Write as _;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -37,7 +36,7 @@ pub fn init(level: tracing::Level, json: bool) {
 }
 
 /// A new request id: a per-process random prefix plus a counter, 16 hex digits.
-pub fn request_id() -> String {
+pub fn request_id() -> RequestId {
     static PREFIX: OnceLock<u32> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let prefix = *PREFIX.get_or_init(|| {
@@ -46,10 +45,44 @@ pub fn request_id() -> String {
         let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
         u32::from_be_bytes(b)
     });
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let mut s = String::with_capacity(16);
-    let _ = write!(s, "{prefix:08x}{:08x}", n as u32);
-    s
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed) as u32;
+    let id = (u64::from(prefix) << 32) | u64::from(n);
+    let mut digits = [0u8; 16];
+    for (i, d) in digits.iter_mut().enumerate() {
+        *d = b"0123456789abcdef"[((id >> (60 - 4 * i)) & 0xf) as usize];
+    }
+    RequestId(digits)
+}
+
+/// A request id: 16 lower-case hex digits, kept inline (no allocation).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RequestId([u8; 16]);
+
+impl RequestId {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        // Always ASCII hex digits.
+        std::str::from_utf8(&self.0).unwrap_or("0000000000000000")
+    }
+}
+
+impl std::ops::Deref for RequestId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
 }
 
 /// An error and its causes on one line (`client error (Connect): tcp connect error: …`).
@@ -127,5 +160,14 @@ mod tests {
         let (a, b) = (request_id(), request_id());
         assert_ne!(a, b);
         assert_eq!(a.len(), 16);
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
+        let (x, y) = (
+            u64::from_str_radix(&a, 16).unwrap(),
+            u64::from_str_radix(&b, 16).unwrap(),
+        );
+        assert_eq!(x >> 32, y >> 32, "one prefix per process");
     }
 }
