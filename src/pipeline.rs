@@ -180,7 +180,9 @@ async fn run(
             scheme,
             html,
         };
-        return app.auth.endpoint(&view, req, &ctx).await;
+        // Boxed, like the session load below: they are large, and every request's future
+        // would otherwise be as large as they are.
+        return Box::pin(app.auth.endpoint(&view, req, &ctx)).await;
     }
     let route = app
         .table
@@ -190,7 +192,7 @@ async fn run(
 
     // 3. load_session: only when the route's rules can depend on a user.
     let session = if route.policy.needs_user() {
-        app.auth.load_session(req.headers()).await
+        Box::pin(app.auth.load_session(req.headers())).await
     } else {
         None
     };
