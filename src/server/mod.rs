@@ -6,6 +6,7 @@
 //! future resolves, then stops accepting and lets in-flight requests finish for at most
 //! `timeout_shutdown`.
 
+pub mod activity;
 pub mod conn;
 pub mod redirect;
 pub mod tls;
