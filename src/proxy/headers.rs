@@ -23,12 +23,28 @@ static HOP_BY_HOP: [HeaderName; 9] = [
     header::UPGRADE,
 ];
 
+/// The position of `name` (lower case) in [`HOP_BY_HOP`].
+fn hop_by_hop_index(name: &str) -> Option<usize> {
+    Some(match name {
+        "connection" => 0,
+        "keep-alive" => 1,
+        "proxy-connection" => 2,
+        "proxy-authenticate" => 3,
+        "proxy-authorization" => 4,
+        "te" => 5,
+        "trailer" => 6,
+        "transfer-encoding" => 7,
+        "upgrade" => 8,
+        _ => return None,
+    })
+}
+
 /// Which [`HOP_BY_HOP`] names are present, as a bit mask (bit `i` for entry `i`): one
 /// pass over the names instead of one map lookup per hop-by-hop name.
 fn hop_by_hop_present(headers: &HeaderMap) -> u16 {
     let mut mask = 0u16;
     for name in headers.keys() {
-        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
+        if let Some(i) = hop_by_hop_index(name.as_str()) {
             mask |= 1 << i;
         }
     }
@@ -60,21 +76,29 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
         // No `Connection` either, so nothing is listed: the common request.
         return;
     }
-    // Only names that are present need removing; the usual `keep-alive` or `close`
-    // costs no allocation.
-    let listed: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|name| {
-            !name.is_empty()
-                && headers.contains_key(*name)
-                && !(keep_upgrade && name.eq_ignore_ascii_case("upgrade"))
-        })
-        .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
-        .collect();
+    // Listed names that are hop-by-hop anyway go below; of the others only those
+    // present need removing, so the usual `keep-alive` or `close` costs nothing.
+    let mut listed: Vec<HeaderName> = Vec::new();
+    if present & 1 != 0 {
+        for value in headers.get_all(header::CONNECTION) {
+            let Ok(value) = value.to_str() else { continue };
+            for name in value.split(',').map(str::trim) {
+                if name.is_empty()
+                    || name.eq_ignore_ascii_case("keep-alive")
+                    || name.eq_ignore_ascii_case("close")
+                    || HOP_BY_HOP
+                        .iter()
+                        .any(|h| name.eq_ignore_ascii_case(h.as_str()))
+                    || !headers.contains_key(name)
+                {
+                    continue;
+                }
+                if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
+                    listed.push(name);
+                }
+            }
+        }
+    }
     for name in listed {
         headers.remove(name);
     }
