@@ -167,7 +167,7 @@ pub async fn forward(
         }
     };
     let result = match spec.timeout {
-        Some(t) => tokio::time::timeout(t, send)
+        Some(t) => super::deadline::within(t, send)
             .await
             .map_err(|_| ProxyError::UpstreamTimeout)?,
         None => send.await,

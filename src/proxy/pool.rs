@@ -109,7 +109,8 @@ impl Http1Pool {
         loop {
             let (mut conn, reused) = match self.checkout(slot) {
                 Some(conn) => (conn, true),
-                None => (self.connect(slot).await?, false),
+                // Boxed: rare, and it would make every request's future larger.
+                None => (Box::pin(self.connect(slot)).await?, false),
             };
             match conn.try_send_request(req).await {
                 Ok(response) => {
