@@ -63,17 +63,15 @@ enum Deadline {
 impl Deadline {
     fn new(limit: Duration) -> Self {
         let at = Instant::now() + limit;
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => {
-                let entry = Arc::new(Entry {
-                    at,
-                    fired: AtomicBool::new(false),
-                    waker: Mutex::new(None),
-                });
-                queue_for(limit).push(&entry, &handle);
-                Deadline::Queued(entry)
-            }
-            Err(_) => Deadline::Timer(Box::pin(tokio::time::sleep_until(at))),
+        let entry = Arc::new(Entry {
+            at,
+            fired: AtomicBool::new(false),
+            waker: Mutex::new(None),
+        });
+        if queue_for(limit).push(&entry) {
+            Deadline::Queued(entry)
+        } else {
+            Deadline::Timer(Box::pin(tokio::time::sleep_until(at)))
         }
     }
 
@@ -165,7 +163,8 @@ fn queue_for(limit: Duration) -> Arc<Queue> {
 }
 
 impl Queue {
-    fn push(self: &Arc<Self>, entry: &Arc<Entry>, handle: &tokio::runtime::Handle) {
+    /// Queues `entry`; false when there is no runtime to drive the queue.
+    fn push(self: &Arc<Self>, entry: &Arc<Entry>) -> bool {
         let mut state = lock(&self.state);
         while state.entries.front().is_some_and(|w| w.strong_count() == 0) {
             state.entries.pop_front();
@@ -177,16 +176,22 @@ impl Queue {
         }
         let start = !std::mem::replace(&mut state.driven, true);
         drop(state);
-        if start {
-            // Outside the lock: a runtime that is shutting down drops the task at once.
-            handle.spawn(
-                Driver {
-                    queue: self.clone(),
-                    owns: true,
-                }
-                .run(),
-            );
+        if !start {
+            return true;
         }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            lock(&self.state).driven = false;
+            return false;
+        };
+        // Outside the lock: a runtime that is shutting down drops the task at once.
+        handle.spawn(
+            Driver {
+                queue: self.clone(),
+                owns: true,
+            }
+            .run(),
+        );
+        true
     }
 
     /// Wakes what is due; returns the next deadline, or `None` once empty.

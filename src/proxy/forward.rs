@@ -89,10 +89,17 @@ pub async fn forward(
 
     // 1. Remove everything the client may not decide; only then add ours.
     let h = &mut parts.headers;
-    headers::strip_hop_by_hop(h, websocket);
-    headers::strip_identity(h, ctx.claim_headers);
-    headers::strip_cookies(h, |n| ctx.is_our_cookie(n));
-    headers::set_forwarded(h, view);
+    let found = headers::survey(h, ctx.claim_headers);
+    if found.hop_by_hop {
+        headers::strip_hop_by_hop(h, websocket);
+    }
+    if found.identity {
+        headers::strip_identity(h, ctx.claim_headers);
+    }
+    if found.cookie {
+        headers::strip_cookies(h, |n| ctx.is_our_cookie(n));
+    }
+    headers::set_forwarded_found(h, view, found.forwarded);
     for name in &spec.remove_request_headers {
         h.remove(name);
     }

@@ -144,10 +144,48 @@ pub fn strip_identity(headers: &mut HeaderMap, extra: &[HeaderName]) {
     }
 }
 
+/// What the request-side steps may find, from one pass over the header names: a
+/// `false` means that step has nothing to remove. Names with `_` count for every step.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Found {
+    /// A hop-by-hop name (`Connection` among them).
+    pub hop_by_hop: bool,
+    /// An identity name (`X-Pomerium-*` or an extra name).
+    pub identity: bool,
+    /// A forwarded name (`X-Forwarded-*`, `Forwarded`, `X-Real-Ip`).
+    pub forwarded: bool,
+    /// `Cookie`.
+    pub cookie: bool,
+}
+
+/// Surveys `headers` for [`strip_hop_by_hop`], [`strip_identity`] (with `extra`),
+/// [`strip_cookies`] and [`set_forwarded_found`].
+pub fn survey(headers: &HeaderMap, extra: &[HeaderName]) -> Found {
+    let mut found = Found::default();
+    for name in headers.keys() {
+        let s = name.as_str();
+        if s.contains('_') {
+            found.identity = true;
+            found.forwarded = true;
+            continue;
+        }
+        found.hop_by_hop |= hop_by_hop_index(s).is_some();
+        found.identity |= s.starts_with(IDENTITY_PREFIX) || extra.iter().any(|e| e == name);
+        found.forwarded |= FORWARDED.contains(&s);
+        found.cookie |= name == header::COOKIE;
+    }
+    found
+}
+
 /// Sets `X-Forwarded-For/-Proto/-Host`. Client-sent forwarded headers (any spelling)
 /// are kept only when the peer is a trusted proxy; then our peer is appended.
 pub fn set_forwarded(headers: &mut HeaderMap, view: &RequestView) {
-    let prior_for = if view.peer_trusted {
+    set_forwarded_found(headers, view, true);
+}
+
+/// [`set_forwarded`], told by [`survey`] whether any forwarded header came in.
+pub fn set_forwarded_found(headers: &mut HeaderMap, view: &RequestView, present: bool) {
+    let prior_for = if view.peer_trusted && present {
         let joined: Vec<&str> = headers
             .get_all(&X_FORWARDED_FOR)
             .iter()
@@ -159,6 +197,7 @@ pub fn set_forwarded(headers: &mut HeaderMap, view: &RequestView) {
     };
     let doomed: Vec<HeaderName> = headers
         .keys()
+        .filter(|_| present)
         .filter(|name| {
             let f = folded(name);
             let is_forwarded = FORWARDED.contains(&f.as_ref());
@@ -266,113 +305,5 @@ pub fn clean_response(headers: &mut HeaderMap, upgraded: bool, is_ours: impl Fn(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::net::SocketAddr;
-
-    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(
-                HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
-            );
-        }
-        h
-    }
-
-    fn view(trusted: bool) -> RequestView {
-        RequestView {
-            tls: true,
-            host: "app.example.com".into(),
-            port: None,
-            path: "/".into(),
-            query: None,
-            method: http::Method::GET,
-            peer: SocketAddr::from(([10, 0, 0, 1], 1234)),
-            client_ip: [10, 0, 0, 1].into(),
-            peer_trusted: trusted,
-        }
-    }
-
-    #[test]
-    fn hop_by_hop_and_connection_listed_names_go() {
-        let mut h = map(&[
-            ("connection", "keep-alive, x-secret, upgrade"),
-            ("keep-alive", "5"),
-            ("x-secret", "1"),
-            ("te", "trailers"),
-            ("upgrade", "websocket"),
-            ("x-kept", "1"),
-        ]);
-        strip_hop_by_hop(&mut h, false);
-        assert_eq!(h.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["x-kept"]);
-    }
-
-    #[test]
-    fn websocket_upgrade_survives_when_allowed() {
-        let mut h = map(&[("connection", "Upgrade"), ("upgrade", "websocket")]);
-        strip_hop_by_hop(&mut h, true);
-        assert_eq!(h["upgrade"], "websocket");
-        assert_eq!(h["connection"], "upgrade");
-    }
-
-    #[test]
-    fn identity_headers_go_in_every_spelling() {
-        let mut h = map(&[
-            ("x-pomerium-jwt-assertion", "forged"),
-            ("X_Pomerium_Claim_Email", "forged"),
-            ("x-email", "forged"),
-            ("x-other", "kept"),
-        ]);
-        strip_identity(&mut h, &[HeaderName::from_static("x-email")]);
-        assert_eq!(
-            h.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
-            ["x-other"]
-        );
-    }
-
-    #[test]
-    fn forwarded_headers_from_untrusted_peers_are_replaced() {
-        let mut h = map(&[
-            ("x-forwarded-for", "6.6.6.6"),
-            ("forwarded", "for=6.6.6.6"),
-            ("x_forwarded_host", "evil"),
-        ]);
-        set_forwarded(&mut h, &view(false));
-        assert_eq!(h["x-forwarded-for"], "10.0.0.1");
-        assert_eq!(h["x-forwarded-proto"], "https");
-        assert_eq!(h["x-forwarded-host"], "app.example.com");
-        assert!(!h.contains_key("forwarded") && !h.contains_key("x_forwarded_host"));
-    }
-
-    #[test]
-    fn forwarded_headers_from_trusted_peers_are_extended() {
-        let mut h = map(&[
-            ("x-forwarded-for", "1.2.3.4"),
-            ("x-forwarded-proto", "http"),
-        ]);
-        set_forwarded(&mut h, &view(true));
-        assert_eq!(h["x-forwarded-for"], "1.2.3.4, 10.0.0.1");
-        assert_eq!(h["x-forwarded-proto"], "http");
-    }
-
-    #[test]
-    fn our_cookies_are_removed_both_ways() {
-        let mut h = map(&[
-            ("cookie", "a=1; _pomerium=secret; b=2"),
-            ("cookie", "_pomerium_csrf=x"),
-        ]);
-        strip_cookies(&mut h, |n| n.starts_with("_pomerium"));
-        assert_eq!(h.get_all("cookie").iter().collect::<Vec<_>>(), ["a=1; b=2"]);
-        let mut r = map(&[
-            ("set-cookie", "_pomerium=evil; Path=/"),
-            ("set-cookie", "app=1"),
-        ]);
-        clean_response(&mut r, false, |n| n == "_pomerium");
-        assert_eq!(
-            r.get_all("set-cookie").iter().collect::<Vec<_>>(),
-            ["app=1"]
-        );
-    }
-}
+#[path = "headers_tests.rs"]
+mod tests;
