@@ -555,16 +555,19 @@ def dockerfile_structure(path: Path) -> None:
 
 
 def dockerfile_stub(path: Path) -> None:
-    """Prints the shell commands that lay out the stub crate (the RUN after copying
-    Cargo.toml and Cargo.lock), without the cargo and rm steps."""
+    """Prints, as JSON, what the dependency layer copies (the COPY that brings Cargo.toml
+    and Cargo.lock) and the shell commands of the RUN after it, less `cargo build` and
+    `rm` steps: enough to lay out the stub crate outside an image build."""
     build = dockerfile_stages(path)[0]
     for i, (w, r) in enumerate(build):
         if w == "COPY" and "Cargo.toml" in r and "Cargo.lock" in r:
             run = build[i + 1]
             if run[0] != "RUN":
                 break
+            sources = [a for a in r.split()[:-1] if not a.startswith("--")]
             steps = [s.strip() for s in run[1].split("&&")]
-            print(" && ".join(s for s in steps if not s.startswith(("cargo ", "rm "))))
+            keep = [s for s in steps if not s.startswith(("cargo build", "rm "))]
+            print(json.dumps({"copy": sources, "run": " && ".join(keep)}))
             return
     problem("no RUN after COPY Cargo.toml Cargo.lock")
 
