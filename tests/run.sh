@@ -18,5 +18,8 @@ if [ ! -d tests/e2e/node_modules/oidc-provider ] || [ tests/e2e/package-lock.jso
     npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error
 fi
 cargo test --locked --lib --bins --tests
+# deploy/: Kubernetes manifests against the API schemas, the systemd unit, the
+# Dockerfile, and the shipped configurations through `portcullis check`.
+bash tests/deploy/check.sh
 # The demo in a real browser: Debian's Chromium driven by playwright-core.
 bash tests/browser/run.sh
