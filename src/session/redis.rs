@@ -25,7 +25,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Value};
+use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Value};
 use tokio::sync::OnceCell;
 
 use super::local::LocalCache;
@@ -49,6 +49,36 @@ pub const CACHE_CAPACITY: usize = 100_000;
 const PENDING_CAPACITY: usize = 10_000;
 /// How long one refresh may hold the cross-replica lock.
 const LOCK_MILLIS: u64 = 30_000;
+/// Deletes the lock only if it still holds our token.
+const RELEASE_LOCK: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+
+/// A command or a pipeline, sent on the shared connection.
+trait Query: Sync {
+    fn send<'a, T: redis::FromRedisValue + Send + 'a>(
+        &'a self,
+        conn: &'a mut ConnectionManager,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = redis::RedisResult<T>> + Send + 'a>>;
+}
+
+impl Query for redis::Cmd {
+    fn send<'a, T: redis::FromRedisValue + Send + 'a>(
+        &'a self,
+        conn: &'a mut ConnectionManager,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = redis::RedisResult<T>> + Send + 'a>>
+    {
+        Box::pin(self.query_async(conn))
+    }
+}
+
+impl Query for redis::Pipeline {
+    fn send<'a, T: redis::FromRedisValue + Send + 'a>(
+        &'a self,
+        conn: &'a mut ConnectionManager,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = redis::RedisResult<T>> + Send + 'a>>
+    {
+        Box::pin(self.query_async(conn))
+    }
+}
 
 /// The Redis session store.
 #[derive(Clone)]
@@ -125,33 +155,37 @@ impl RedisStore {
     /// Reads and opens the value at `key` (None when missing, a tombstone, or sealed
     /// with another secret).
     pub async fn get_sealed(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut conn = self.connection().await?;
-        let raw: Option<String> = self.track(conn.get(key).await)?;
+        let raw: Option<String> = self.query(redis::cmd("GET").arg(key)).await?;
         Ok(raw.and_then(|v| self.open(key, &v)))
     }
 
     /// Seals `value` and stores it at `key` for `ttl` seconds.
     pub async fn put_sealed(&self, key: &str, value: &[u8], ttl: u64) -> Result<(), StoreError> {
         let sealed = self.inner.sealer.seal(key, value);
-        let mut conn = self.connection().await?;
-        self.track(conn.set_ex::<_, _, ()>(key, sealed, ttl.max(1)).await)
+        self.query(
+            redis::cmd("SET")
+                .arg(key)
+                .arg(sealed)
+                .arg("EX")
+                .arg(ttl.max(1)),
+        )
+        .await
     }
 
     /// Marks `marker` (a sign-in state, a hand-off nonce) used for `ttl` seconds: true
     /// the first time on any replica, false afterwards.
     pub async fn claim_once(&self, marker: &str, ttl: u64) -> Result<bool, StoreError> {
         let key = self.key("once", marker);
-        let mut conn = self.connection().await?;
-        let set: Option<String> = self.track(
-            redis::cmd("SET")
-                .arg(&key)
-                .arg("1")
-                .arg("NX")
-                .arg("EX")
-                .arg(ttl.max(1))
-                .query_async(&mut conn)
-                .await,
-        )?;
+        let set: Option<String> = self
+            .query(
+                redis::cmd("SET")
+                    .arg(&key)
+                    .arg("1")
+                    .arg("NX")
+                    .arg("EX")
+                    .arg(ttl.max(1)),
+            )
+            .await?;
         Ok(set.is_some())
     }
 
@@ -192,6 +226,24 @@ impl RedisStore {
             .await
             .map_err(|e| store_error(&e))?;
         Ok(conn.clone())
+    }
+
+    /// Runs one command (or a MULTI pipeline). A command that meets a connection that
+    /// dropped is sent once more: the connection manager reconnects on that error, so
+    /// the first command after a Redis restart would otherwise fail for nothing.
+    async fn query<T: redis::FromRedisValue + Send>(
+        &self,
+        command: &impl Query,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.connection().await?;
+        let mut result = command.send(&mut conn).await;
+        if result
+            .as_ref()
+            .is_err_and(redis::RedisError::is_connection_dropped)
+        {
+            result = command.send(&mut conn).await;
+        }
+        self.track(result)
     }
 
     /// Records whether Redis answered; after an outage, resubscribes and writes back
@@ -247,10 +299,10 @@ impl RedisStore {
     }
 
     async fn recover(&self) -> Result<(), StoreError> {
-        let mut conn = self.connection().await?;
-        let _: String = self.track(redis::cmd("PING").query_async(&mut conn).await)?;
+        let _: String = self.query(&redis::cmd("PING")).await?;
         if !self.inner.cache.live() {
             // The confirmation arrives as a push and marks the channel up.
+            let mut conn = self.connection().await?;
             self.track(conn.subscribe(CHANNEL).await)?;
         }
         self.write_back().await
@@ -268,8 +320,7 @@ impl RedisStore {
             p.drain().collect()
         };
         for (key, session) in pending {
-            let mut conn = self.connection().await?;
-            let current: Option<String> = match self.track(conn.get(&key).await) {
+            let current: Option<String> = match self.query(redis::cmd("GET").arg(&key)).await {
                 Ok(v) => v,
                 Err(e) => {
                     self.keep_pending(key, session);
@@ -307,8 +358,7 @@ impl RedisStore {
     }
 
     async fn read(&self, key: &str, id: &str) -> Result<Option<Arc<Session>>, StoreError> {
-        let mut conn = self.connection().await?;
-        let raw: Option<String> = self.track(conn.get(key).await)?;
+        let raw: Option<String> = self.query(redis::cmd("GET").arg(key)).await?;
         let now = clock::now();
         Ok(raw
             .and_then(|v| self.decode(key, &v))
@@ -322,16 +372,15 @@ impl RedisStore {
             .map_err(|_| StoreError("cannot encode the session".into()))?;
         let sealed = self.inner.sealer.seal(key, &json);
         let ttl = session.expires_at.saturating_sub(clock::now()).max(1);
-        let mut conn = self.connection().await?;
-        let result: redis::RedisResult<()> = redis::pipe()
-            .atomic()
-            .set_ex(key, sealed, ttl)
-            .ignore()
-            .publish(CHANNEL, self.announcement(key))
-            .ignore()
-            .query_async(&mut conn)
-            .await;
-        self.track(result)
+        self.query(
+            redis::pipe()
+                .atomic()
+                .set_ex(key, sealed, ttl)
+                .ignore()
+                .publish(CHANNEL, self.announcement(key))
+                .ignore(),
+        )
+        .await
     }
 
     fn announcement(&self, key: &str) -> String {
@@ -444,20 +493,20 @@ impl SessionStore for RedisStore {
     fn delete<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
         Box::pin(async move {
             let key = self.key("session", id);
-            let mut conn = self.connection().await?;
-            let result: redis::RedisResult<()> = redis::pipe()
-                .atomic()
-                .cmd("SET")
-                .arg(&key)
-                .arg(TOMBSTONE)
-                .arg("XX")
-                .arg("KEEPTTL")
-                .ignore()
-                .publish(CHANNEL, self.announcement(&key))
-                .ignore()
-                .query_async(&mut conn)
-                .await;
-            self.track(result)?;
+            let () = self
+                .query(
+                    redis::pipe()
+                        .atomic()
+                        .cmd("SET")
+                        .arg(&key)
+                        .arg(TOMBSTONE)
+                        .arg("XX")
+                        .arg("KEEPTTL")
+                        .ignore()
+                        .publish(CHANNEL, self.announcement(&key))
+                        .ignore(),
+                )
+                .await?;
             self.inner.cache.remove(&key);
             self.inner
                 .pending
@@ -472,34 +521,31 @@ impl SessionStore for RedisStore {
         Box::pin(async move {
             let key = self.key("lock", id);
             let token = random_token(16);
-            let mut conn = self.connection().await?;
-            let set: Option<String> = self.track(
-                redis::cmd("SET")
-                    .arg(&key)
-                    .arg(&token)
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(LOCK_MILLIS)
-                    .query_async(&mut conn)
-                    .await,
-            )?;
+            let set: Option<String> = self
+                .query(
+                    redis::cmd("SET")
+                        .arg(&key)
+                        .arg(&token)
+                        .arg("NX")
+                        .arg("PX")
+                        .arg(LOCK_MILLIS),
+                )
+                .await?;
             Ok(set.map(|_| RefreshLock { key, token }))
         })
     }
 
     fn unlock_refresh(&self, lock: RefreshLock) -> StoreFuture<'_, ()> {
         Box::pin(async move {
-            let script = redis::Script::new(
-                "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
-            );
-            let mut conn = self.connection().await?;
-            let _: i64 = self.track(
-                script
-                    .key(&lock.key)
-                    .arg(&lock.token)
-                    .invoke_async(&mut conn)
-                    .await,
-            )?;
+            let _: i64 = self
+                .query(
+                    redis::cmd("EVAL")
+                        .arg(RELEASE_LOCK)
+                        .arg(1)
+                        .arg(&lock.key)
+                        .arg(&lock.token),
+                )
+                .await?;
             Ok(())
         })
     }
@@ -510,8 +556,7 @@ impl SessionStore for RedisStore {
 
     fn check(&self) -> StoreFuture<'_, ()> {
         Box::pin(async move {
-            let mut conn = self.connection().await?;
-            let _: String = self.track(redis::cmd("PING").query_async(&mut conn).await)?;
+            let _: String = self.query(&redis::cmd("PING")).await?;
             if !self.inner.cache.live() {
                 return Err(StoreError("not subscribed to announcements yet".into()));
             }
@@ -524,5 +569,14 @@ impl RedisStore {
     /// Number of sessions in this replica's local cache.
     pub fn cached(&self) -> usize {
         self.inner.cache.len()
+    }
+
+    /// Number of updates waiting to be written back after an outage.
+    pub fn pending(&self) -> usize {
+        self.inner
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 }

@@ -369,3 +369,66 @@ async fn group_gated_routes_work_on_a_replica_that_never_looked_the_user_up() {
         "no second Okta lookup for the same user"
     );
 }
+
+fn record(id: &str, issued: u64) -> portcullis::session::Session {
+    let mut s = portcullis::session::Session::hypothetical(
+        "00u-erin".into(),
+        None,
+        vec![],
+        Default::default(),
+    );
+    s.id = id.into();
+    s.tokens.access_issued_at = issued;
+    s.expires_at = portcullis::session::clock::now() + 600;
+    s
+}
+
+#[tokio::test]
+async fn an_update_that_could_not_be_written_is_written_back_unless_signed_out_meanwhile() {
+    use portcullis::config::secret::Secret;
+    use portcullis::session::SessionStore;
+    use portcullis::session::redis::RedisStore;
+
+    let mut redis = RedisServer::start().await;
+    let url = Secret::new(redis.url());
+    let (a, b) = (
+        RedisStore::new(&url, &[7; 32]).unwrap(),
+        RedisStore::new(&url, &[7; 32]).unwrap(),
+    );
+    a.start().await.unwrap();
+    b.start().await.unwrap();
+    for id in ["kept", "signed-out"] {
+        a.put(record(id, 1)).await.unwrap();
+        assert!(a.get(id).await.unwrap().is_some());
+    }
+    redis.stop();
+    // A refresh rotated the tokens just as Redis went away.
+    for id in ["kept", "signed-out"] {
+        assert!(a.put(record(id, 2)).await.is_err());
+        let served = a.get(id).await.unwrap().unwrap();
+        assert_eq!(
+            served.tokens.access_issued_at, 2,
+            "A serves what it could not write"
+        );
+    }
+    assert_eq!(a.pending(), 2);
+    redis.restart().await;
+    // Before A writes anything back, B signs one of the sessions out.
+    b.delete("signed-out").await.unwrap();
+    let written = within(Duration::from_secs(10), || async {
+        let _ = a.get("kept").await;
+        a.pending() == 0
+            && b.get_fresh("kept")
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|s| s.tokens.access_issued_at == 2)
+    })
+    .await;
+    assert!(written, "the rotated tokens reached Redis once it was back");
+    assert!(
+        b.get_fresh("signed-out").await.unwrap().is_none(),
+        "a sign-out in between is not undone"
+    );
+    assert!(a.get("signed-out").await.unwrap().is_none());
+}
