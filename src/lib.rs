@@ -54,6 +54,7 @@ pub fn install_crypto_provider() {
 pub async fn bind(config: Config) -> Result<Server, StartError> {
     install_crypto_provider();
     let app = App::new(config)?;
+    app.auth.start_store().await;
     app.auth.start_discovery().await;
     Ok(Server::bind(app).await?)
 }

@@ -112,17 +112,11 @@ fn run(given: Option<&Path>) -> anyhow::Result<ExitCode> {
              TLS-terminating load balancer on a trusted network."
         );
     }
-    let auth = &loaded.config.auth;
-    for (missing, key) in [
-        (auth.cookie_secret.is_none(), "cookie_secret"),
-        (auth.shared_secret.is_none(), "shared_secret"),
-    ] {
-        if missing {
-            tracing::warn!(
-                "{key} is not set: using a random one for this process. Sessions end when it restarts, \
-                 and replicas cannot share them. Set it with `portcullis gen-secret`."
-            );
-        }
+    for key in loaded.config.auth.per_process_secrets() {
+        tracing::warn!(
+            "{key} is not set: using a random one for this process. Sessions end when it restarts, \
+             and replicas cannot share them. Set it with `portcullis gen-secret`."
+        );
     }
     if let Some(addr) = settings.metrics_address {
         tracing::warn!(%addr, "metrics_address is set, but this version does not serve metrics yet");
@@ -154,6 +148,15 @@ fn check(given: Option<&Path>) -> anyhow::Result<ExitCode> {
             warnings.push(format!(
                 "{}: its policy can never allow anyone",
                 route.spec.name
+            ));
+        }
+    }
+    if matches!(loaded.config.auth.storage, config::auth::Storage::Redis(_)) {
+        for key in loaded.config.auth.per_process_secrets() {
+            warnings.push(format!(
+                "databroker_storage_type is redis, but {key} is not set: every replica would \
+                 generate its own, so a session made by one replica would not work on another. \
+                 Give all replicas the same {key} (`portcullis gen-secret`)."
             ));
         }
     }

@@ -15,8 +15,8 @@ use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::identity::inject::{Identity, Injector};
-use crate::oidc::Authenticator;
 use crate::oidc::endpoints::{self, Context};
+use crate::oidc::{Authenticator, SignInError};
 use crate::policy::{Input, Outcome};
 use crate::proxy::body::ResponseBody;
 use crate::proxy::{ForwardContext, Upstreams, forward};
@@ -49,6 +49,9 @@ pub enum AppError {
     /// The signing key.
     #[error(transparent)]
     Identity(#[from] crate::identity::IdentityError),
+    /// The session store (Redis URL).
+    #[error(transparent)]
+    Store(#[from] crate::session::StoreError),
 }
 
 impl App {
@@ -62,7 +65,7 @@ impl App {
             .shared_secret
             .as_ref()
             .map_or_else(crate::session::seal::random_32, |k| k.0);
-        let auth = Authenticator::new(&config, &shared);
+        let auth = Authenticator::new(&config, &shared)?;
         let identity = Injector::new(&config, &shared)?;
         let claim_header_names = identity.claim_header_names().cloned().collect();
         Ok(Self {
@@ -169,6 +172,9 @@ async fn run(
     if let Some(response) = health_endpoint(&view)? {
         return Ok(response);
     }
+    if view.path == "/readyz" {
+        return readiness(app, &view).await;
+    }
     if let Some(response) = well_known(app, &view, req.headers()) {
         return Ok(response);
     }
@@ -192,7 +198,7 @@ async fn run(
 
     // 3. load_session: only when the route's rules can depend on a user.
     let session = if route.policy.needs_user() {
-        Box::pin(app.auth.load_session(req.headers())).await
+        Box::pin(app.auth.load_session(req.headers())).await?
     } else {
         None
     };
@@ -220,6 +226,12 @@ async fn run(
             tracing::debug!(request_id, route = %route.spec.name, decision = "sign-in", reason = %route.policy.explain_decision(&decision), "authorize");
             if !app.auth.enabled() {
                 return Err(ProxyError::SignInNotConfigured);
+            }
+            // A sign-in could not be stored: say so now, not after the provider.
+            if !app.auth.store.available() && app.auth.store.check().await.is_err() {
+                return Err(ProxyError::SignIn(SignInError::Store(
+                    "the session store is unreachable".into(),
+                )));
             }
             if html {
                 return app.auth.sign_in_redirect(
@@ -333,6 +345,21 @@ fn health_endpoint(view: &RequestView) -> Result<Option<Response<ResponseBody>>,
         },
         _ => Ok(None),
     }
+}
+
+/// Stage 2a: `/readyz` on every host: 200 when the session store answers (always, for
+/// the in-process store), 503 otherwise, so load balancers send users elsewhere.
+async fn readiness(app: &App, view: &RequestView) -> Result<Response<ResponseBody>, ProxyError> {
+    if !matches!(view.method, Method::GET | Method::HEAD) {
+        return Err(ProxyError::MethodNotAllowed);
+    }
+    Ok(match app.auth.store.check().await {
+        Ok(()) => respond::text(StatusCode::OK, "OK"),
+        Err(e) => {
+            tracing::debug!(error = %e, "not ready");
+            respond::text(StatusCode::SERVICE_UNAVAILABLE, "session store unavailable")
+        }
+    })
 }
 
 /// `OPTIONS` with both `Origin` and `Access-Control-Request-Method`.

@@ -156,7 +156,11 @@ fn sign_in_message(e: &crate::oidc::SignInError) -> (&'static str, &'static str)
             "Sign-in could not be verified",
             "The identity provider's answer could not be verified, so you were not signed in.",
         ),
-        Store(_) | Internal(_) => (
+        Store(_) => (
+            "Sessions unavailable",
+            "The proxy cannot reach its session store right now, so it cannot sign you in or out. Try again in a minute.",
+        ),
+        Internal(_) => (
             "Something went wrong",
             "The proxy could not complete the sign-in.",
         ),

@@ -337,6 +337,25 @@ fn read_idp(f: &mut Fields<'_>) -> Idp {
     }
 }
 
+impl Auth {
+    /// Secrets this process would generate for itself because they are not configured
+    /// (`signing_key` counts only when `shared_secret`, which it derives from, is
+    /// missing too). Replicas cannot share sessions or assertions made with those.
+    pub fn per_process_secrets(&self) -> Vec<&'static str> {
+        let mut missing = Vec::new();
+        if self.shared_secret.is_none() {
+            missing.push("shared_secret");
+        }
+        if self.cookie_secret.is_none() {
+            missing.push("cookie_secret");
+        }
+        if self.signing_key.is_none() && self.shared_secret.is_none() {
+            missing.push("signing_key");
+        }
+        missing
+    }
+}
+
 /// Extracts the Okta API token from `idp_service_account`: base64 of
 /// `{"api_key": "..."}`, or that JSON raw. Errors never echo the value.
 pub fn parse_service_account(raw: &str) -> Result<Secret, String> {

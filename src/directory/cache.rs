@@ -166,7 +166,21 @@ impl GroupCache {
     /// Looks the user's groups up now (the "refresh my groups" button). On an error
     /// the cached groups are kept and the error returned.
     pub async fn refresh_now(&self, user_id: &str) -> Result<Arc<[String]>, DirectoryError> {
-        self.lookup(user_id).await
+        self.lookup_from(user_id, true).await
+    }
+
+    /// When the user's cached groups were looked up (unix seconds), if they were.
+    pub fn fetched_at(&self, user_id: &str) -> Option<u64> {
+        let entries = self.lock();
+        entries
+            .get(user_id)
+            .filter(|e| e.groups.is_some())
+            .map(|e| e.fetched_at)
+    }
+
+    /// Seconds after the last successful lookup at which groups stop being usable.
+    pub fn max_staleness(&self) -> u64 {
+        self.max_staleness
     }
 
     /// Number of users in the cache.
@@ -226,15 +240,24 @@ impl GroupCache {
 
     /// One bounded lookup, recorded in the cache.
     async fn lookup(&self, user_id: &str) -> Result<Arc<[String]>, DirectoryError> {
+        self.lookup_from(user_id, false).await
+    }
+
+    /// One bounded lookup (`now`: never from a shared cache), recorded in the cache.
+    async fn lookup_from(&self, user_id: &str, now: bool) -> Result<Arc<[String]>, DirectoryError> {
         let sequence = self.sequence.fetch_add(1, Ordering::Relaxed) + 1;
-        let result =
-            match tokio::time::timeout(self.timeout, self.source.user_groups(user_id)).await {
-                Ok(result) => result.map(|groups| group_keys(&groups)),
-                Err(_) => Err(DirectoryError::Unavailable(format!(
-                    "group lookup took longer than {:?}",
-                    self.timeout
-                ))),
-            };
+        let ask = if now {
+            self.source.user_groups_now(user_id)
+        } else {
+            self.source.user_groups(user_id)
+        };
+        let result = match tokio::time::timeout(self.timeout, ask).await {
+            Ok(result) => result.map(|groups| group_keys(&groups)),
+            Err(_) => Err(DirectoryError::Unavailable(format!(
+                "group lookup took longer than {:?}",
+                self.timeout
+            ))),
+        };
         let now = clock::now();
         let mut entries = self.lock();
         self.sweep(&mut entries, now);

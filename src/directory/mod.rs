@@ -18,6 +18,7 @@
 mod cache;
 mod link;
 mod okta;
+mod shared;
 
 use std::fmt;
 use std::future::Future;
@@ -26,8 +27,10 @@ use std::sync::Arc;
 
 pub use cache::{GroupCache, Membership};
 pub use okta::OktaDirectory;
+pub use shared::SharedGroups;
 
 use crate::config::auth::{Idp, Provider};
+use crate::session::redis::RedisStore;
 
 /// A future returned by a [`GroupSource`].
 pub type GroupsFuture<'a> =
@@ -37,10 +40,15 @@ pub type GroupsFuture<'a> =
 pub trait GroupSource: Send + Sync + fmt::Debug {
     /// All groups of one user (Okta user id = the ID token `sub`), every page.
     fn user_groups<'a>(&'a self, user_id: &'a str) -> GroupsFuture<'a>;
+
+    /// The same, but never from a shared cache (the user asked to re-read them).
+    fn user_groups_now<'a>(&'a self, user_id: &'a str) -> GroupsFuture<'a> {
+        self.user_groups(user_id)
+    }
 }
 
 /// One group of a user.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Group {
     /// The directory's id of the group (`00g…` in Okta).
     pub id: String,
@@ -105,8 +113,9 @@ pub fn group_keys(groups: &[Group]) -> Arc<[String]> {
 /// come from the token's groups claim only).
 ///
 /// Each API request is bounded by `idp_refresh_directory_timeout`, and so is each
-/// lookup as a whole (all pages and rate-limit waits).
-pub fn from_idp(idp: &Idp) -> Option<Arc<GroupCache>> {
+/// lookup as a whole (all pages and rate-limit waits). With `shared` (the Redis store),
+/// answers are shared by every replica ([`SharedGroups`]).
+pub fn from_idp(idp: &Idp, shared: Option<&RedisStore>) -> Option<Arc<GroupCache>> {
     if idp.provider != Some(Provider::Okta) {
         return None;
     }
@@ -114,9 +123,22 @@ pub fn from_idp(idp: &Idp) -> Option<Arc<GroupCache>> {
     // else the origin of the issuer.
     let org = idp.directory_url.as_ref().or(idp.provider_url.as_ref());
     let (issuer, token) = (org?, idp.service_account.as_ref()?);
-    let source = OktaDirectory::new(issuer, token, idp.refresh_directory_timeout);
+    let okta: Arc<dyn GroupSource> = Arc::new(OktaDirectory::new(
+        issuer,
+        token,
+        idp.refresh_directory_timeout,
+    ));
+    let source: Arc<dyn GroupSource> = match shared {
+        Some(store) => Arc::new(SharedGroups::new(
+            okta,
+            store.clone(),
+            idp.refresh_directory_interval.as_secs().max(1),
+            idp.refresh_directory_max_staleness.as_secs().max(1),
+        )),
+        None => okta,
+    };
     Some(Arc::new(GroupCache::new(
-        Arc::new(source),
+        source,
         idp.refresh_directory_interval,
         idp.refresh_directory_timeout,
         idp.refresh_directory_max_staleness,

@@ -33,6 +33,7 @@ pub fn session(expires_at: u64) -> Session {
         groups: vec!["00g1".into(), "engineering".into()],
         claim_groups: vec![],
         groups_unverified: false,
+        directory_checked_at: 0,
         tokens: Tokens {
             access_token: Secret::new("access"),
             access_expires_at: None,

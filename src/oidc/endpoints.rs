@@ -58,7 +58,7 @@ impl Authenticator {
             ("/.pomerium/sign_in", &Method::GET) if on_auth_host => {
                 let return_url = self.open_sign_in_link(query, ctx.known_host)?;
                 let jar = CookieJar::from_headers(req.headers());
-                if let Some(session) = self.load_session(req.headers()).await {
+                if let Some(session) = self.load_session(req.headers()).await? {
                     return Ok(redirect(
                         &self.handoff_url(&session.id, &return_url)?,
                         Vec::new(),
@@ -68,7 +68,7 @@ impl Authenticator {
                 Ok(redirect(&begin.location, begin.cookies))
             }
             ("/.pomerium/callback/" | "/.pomerium/callback", &Method::GET) => {
-                let (id, return_url) = self.open_handoff(query, &view.authority())?;
+                let (id, return_url) = self.open_handoff(query, &view.authority()).await?;
                 let session = self
                     .store
                     .get(&id)
@@ -82,14 +82,14 @@ impl Authenticator {
                 Ok(redirect(&return_url, vec![cookie]))
             }
             ("/.pomerium/sign_out", &Method::GET) => {
-                let session = self.load_session(req.headers()).await;
+                let session = self.load_session(req.headers()).await?;
                 Ok(self.sign_out_confirm(session.as_deref()))
             }
             ("/.pomerium/sign_out", &Method::POST) => self.sign_out(req).await,
             ("/.pomerium/refresh_groups", &Method::POST) if self.groups.is_some() => {
                 let session = self
                     .load_session(req.headers())
-                    .await
+                    .await?
                     .ok_or(ProxyError::Unauthenticated)?;
                 self.check_csrf(req, &session).await?;
                 self.refresh_groups(&session).await.map_err(|e| {
@@ -104,7 +104,7 @@ impl Authenticator {
                 "<p>You are signed out.</p><p><a href=\"/\">Sign in again</a></p>",
             )),
             ("/.pomerium" | "/.pomerium/", &Method::GET) => {
-                match self.load_session(req.headers()).await {
+                match self.load_session(req.headers()).await? {
                     Some(s) => Ok(self.user_page(&s)),
                     None if ctx.html && self.enabled() => {
                         self.sign_in_redirect(view, req.headers(), ctx.scheme)
@@ -112,7 +112,7 @@ impl Authenticator {
                     None => Err(ProxyError::Unauthenticated),
                 }
             }
-            ("/.pomerium/user", &Method::GET) => match self.load_session(req.headers()).await {
+            ("/.pomerium/user", &Method::GET) => match self.load_session(req.headers()).await? {
                 Some(s) => Ok(user_json(&s)),
                 None => Err(ProxyError::Unauthenticated),
             },

@@ -164,7 +164,10 @@ impl Authenticator {
         if now.saturating_sub(flow.created_at) >= STATE_TTL {
             return Err(SignInError::StateExpired);
         }
-        if !self.use_once(&flow.state, flow.created_at + STATE_TTL) {
+        if !self
+            .use_once(&flow.state, flow.created_at + STATE_TTL)
+            .await?
+        {
             return Err(SignInError::StateReplayed);
         }
         if let Some(error) = params.get("error") {
@@ -269,6 +272,7 @@ impl Authenticator {
             groups: Vec::new(),
             claim_groups: Vec::new(),
             groups_unverified: false,
+            directory_checked_at: 0,
             tokens: Tokens {
                 access_token: Secret::new(access.secret().clone()),
                 access_expires_at: expires_in.map(|d| now + d.as_secs()),
@@ -328,6 +332,7 @@ impl Authenticator {
             Ok(groups) => {
                 session.set_directory_groups(&groups);
                 session.groups_unverified = false;
+                session.directory_checked_at = crate::session::clock::now();
             }
             Err(e) => {
                 tracing::warn!(error = %e, "could not read the user's groups from the directory");

@@ -104,14 +104,18 @@ impl Authenticator {
     }
 
     /// Opens a handoff arriving at `host`: (session id, return URL). One use only.
-    pub fn open_handoff(&self, query: &str, host: &str) -> Result<(String, String), SignInError> {
+    pub async fn open_handoff(
+        &self,
+        query: &str,
+        host: &str,
+    ) -> Result<(String, String), SignInError> {
         let sealed = query_param(query, "pomerium_session").ok_or(SignInError::BadLink)?;
         let plain = self
             .handoff
             .open("handoff", &sealed)
             .ok_or(SignInError::BadLink)?;
         let h: Handoff = serde_json::from_slice(&plain).map_err(|_| SignInError::BadLink)?;
-        if h.e < clock::now() || h.h != host || !self.use_once(&h.n, h.e) {
+        if h.e < clock::now() || h.h != host || !self.use_once(&h.n, h.e).await? {
             return Err(SignInError::BadLink);
         }
         Ok((h.s, h.r))

@@ -19,10 +19,12 @@ use std::sync::{Arc, Mutex};
 use url::Url;
 
 use crate::config::Config;
+use crate::config::auth::Storage;
 use crate::directory::GroupCache;
 use crate::session::cookies::Cookies;
+use crate::session::redis::RedisStore;
 use crate::session::seal::{Sealer, random_32};
-use crate::session::{MemoryStore, SessionStore};
+use crate::session::{MemoryStore, SessionStore, StoreError};
 
 pub use provider::Provider;
 
@@ -106,14 +108,24 @@ pub struct Authenticator {
     /// The directory's group memberships (Okta with `idp_service_account`).
     pub groups: Option<Arc<GroupCache>>,
     used: Mutex<HashMap<String, u64>>,
+    /// The Redis store when replicas share state (one-time markers live there too).
+    shared: Option<RedisStore>,
     refresh: refresh::Coordinator,
 }
 
 impl Authenticator {
     /// Builds the authenticator from the configuration. Secrets that are not configured
-    /// are generated for this process (with a warning at start).
-    pub fn new(config: &Config, shared_secret: &[u8; 32]) -> Self {
+    /// are generated for this process (with a warning at start). Fails only on a Redis
+    /// URL that cannot be used.
+    pub fn new(config: &Config, shared_secret: &[u8; 32]) -> Result<Self, StoreError> {
         let auth = &config.auth;
+        let (store, shared): (Arc<dyn SessionStore>, _) = match &auth.storage {
+            Storage::Memory => (Arc::new(MemoryStore::new()), None),
+            Storage::Redis(url) => {
+                let redis = RedisStore::new(url, shared_secret)?;
+                (Arc::new(redis.clone()), Some(redis))
+            }
+        };
         let provider = match (&auth.idp.issuer, &auth.idp.client_id) {
             (Some(issuer), Some(client_id)) if auth.idp.provider.is_some() => {
                 Some(Arc::new(Provider::new(
@@ -131,10 +143,10 @@ impl Authenticator {
         let cookie_secret = auth.cookie_secret.as_ref().map_or_else(random_32, |k| k.0);
         let mut cookie = auth.cookie.clone();
         cookie.secure = cookie.secure && !config.server.insecure;
-        Self {
+        Ok(Self {
             provider,
             cookies: Cookies::new(cookie, &cookie_secret),
-            store: Arc::new(MemoryStore::new()),
+            store,
             settings: Settings {
                 authenticate_url: auth.authenticate_service_url.clone(),
                 signout_redirect: auth.signout_redirect_url.clone(),
@@ -144,10 +156,11 @@ impl Authenticator {
                 cookie_expire: auth.cookie.expire.as_secs(),
             },
             handoff: Sealer::new(shared_secret, "handoff"),
-            groups: crate::directory::from_idp(&auth.idp),
+            groups: crate::directory::from_idp(&auth.idp, shared.as_ref()),
             used: Mutex::new(HashMap::new()),
+            shared,
             refresh: refresh::Coordinator::default(),
-        }
+        })
     }
 
     /// Whether an identity provider is configured.
@@ -178,21 +191,34 @@ impl Authenticator {
         }
     }
 
-    /// Records `key` as used until `until`; false if it was used already.
-    fn use_once(&self, key: &str, until: u64) -> bool {
-        let Ok(mut used) = self.used.lock() else {
-            return false;
-        };
+    /// Connects the session store (Redis: connection and announcements). A store that
+    /// is down is logged and retried on use; the proxy starts anyway.
+    pub async fn start_store(&self) {
+        let _ = self.store.start().await;
+    }
+
+    /// Records `key` as used until `until`; false if it was used already — by any
+    /// replica when sessions are shared through Redis.
+    async fn use_once(&self, key: &str, until: u64) -> Result<bool, SignInError> {
         let now = crate::session::clock::now();
+        if let Some(redis) = &self.shared {
+            return redis
+                .claim_once(key, until.saturating_sub(now))
+                .await
+                .map_err(|e| SignInError::Store(e.to_string()));
+        }
+        let Ok(mut used) = self.used.lock() else {
+            return Ok(false);
+        };
         if used.len() > 10_000 {
             used.retain(|_, exp| *exp > now);
         }
-        match used.get(key) {
+        Ok(match used.get(key) {
             Some(exp) if *exp > now => false,
             _ => {
                 used.insert(key.to_owned(), until);
                 true
             }
-        }
+        })
     }
 }

@@ -9,14 +9,18 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use http::HeaderMap;
 use openidconnect::{OAuth2TokenResponse, RefreshToken, RequestTokenError, TokenResponse};
 
-use super::Authenticator;
+use super::{Authenticator, SignInError};
 use crate::config::secret::Secret;
 use crate::directory::Membership;
 use crate::session::{CookieJar, Session, clock};
+
+/// How long a request waits for another replica's refresh of the same session.
+const AWAIT_REFRESH: Duration = Duration::from_secs(10);
 
 /// Per-session single-flight locks and transient-failure backoff.
 #[derive(Debug, Default)]
@@ -71,45 +75,67 @@ enum Outcome {
 
 impl Authenticator {
     /// The request's session: from the cookie, through the store, refreshed if due.
-    /// Anything wrong with any of it means no session.
-    pub async fn load_session(&self, headers: &HeaderMap) -> Option<Arc<Session>> {
+    /// A missing, foreign or expired session is `Ok(None)`; a store that cannot be
+    /// reached (and has no usable local copy) is an error, never a silent sign-out.
+    pub async fn load_session(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Option<Arc<Session>>, SignInError> {
         let jar = CookieJar::from_headers(headers);
-        let id = self.cookies.session_id(&jar)?;
+        let Some(id) = self.cookies.session_id(&jar) else {
+            return Ok(None);
+        };
         let session = match self.store.get(&id).await {
-            Ok(s) => s?,
+            Ok(Some(s)) => s,
+            Ok(None) => return Ok(None),
             Err(e) => {
                 tracing::warn!(error = %e, "session store unavailable");
-                return None;
+                return Err(SignInError::Store(e.to_string()));
             }
         };
         let now = clock::now();
         let session = if !session.refresh_due(now) || !self.enabled() {
-            (!session.access_expired(now) || session.tokens.refresh_token.is_some())
-                .then_some(session)?
+            if session.access_expired(now) && session.tokens.refresh_token.is_none() {
+                return Ok(None);
+            }
+            session
         } else {
-            self.refresh_single_flight(session).await?
+            match self.refresh_single_flight(session).await {
+                Some(s) => s,
+                None => return Ok(None),
+            }
         };
-        Some(self.with_current_groups(session).await)
+        Ok(Some(self.with_current_groups(session).await))
     }
 
     /// Applies what the directory knows now (no network I/O: refreshes run in the
-    /// background). Changes are written back so other requests see them.
+    /// background). Changes are written back so other requests (and replicas) see
+    /// them. A replica that has not looked the user up yet trusts the groups another
+    /// one confirmed, within `max_staleness` of that confirmation.
     async fn with_current_groups(&self, session: Arc<Session>) -> Arc<Session> {
         let Some(cache) = &self.groups else {
             return session;
         };
         let updated = match cache.current(&session.sub) {
             Membership::Known(g) | Membership::Stale(g) => {
-                if session.has_directory_groups(&g) && !session.groups_unverified {
+                let checked = cache.fetched_at(&session.sub).unwrap_or(0);
+                if session.has_directory_groups(&g)
+                    && !session.groups_unverified
+                    && session.directory_checked_at >= checked
+                {
                     return session;
                 }
                 let mut next = (*session).clone();
                 next.set_directory_groups(&g);
                 next.groups_unverified = false;
+                next.directory_checked_at = checked;
                 next
             }
             Membership::Unavailable => {
-                if session.groups_unverified {
+                let confirmed_until = session
+                    .directory_checked_at
+                    .saturating_add(cache.max_staleness());
+                if session.groups_unverified || clock::now() < confirmed_until {
                     return session;
                 }
                 let mut next = (*session).clone();
@@ -133,38 +159,78 @@ impl Authenticator {
         let mut next = session.clone();
         next.set_directory_groups(&groups);
         next.groups_unverified = false;
+        next.directory_checked_at = clock::now();
         let _ = self.store.put(next).await;
         Ok(())
     }
 
+    /// One refresh per session: per process through [`Coordinator`], across replicas
+    /// through the store's refresh lock. A request that finds another replica
+    /// refreshing waits (bounded) for its result.
     async fn refresh_single_flight(&self, session: Arc<Session>) -> Option<Arc<Session>> {
         let id = session.id.clone();
         let lock = self.refresh.lock_for(&id)?;
         let guard = lock.lock().await;
         // Someone else may have refreshed while we waited: read again.
-        let current = self.store.get(&id).await.ok().flatten();
-        let result = match current {
-            None => None,
-            Some(s) if !s.refresh_due(clock::now()) => Some(s),
-            Some(s) if !self.refresh.retry_allowed(&id, clock::now()) => usable(s),
-            Some(s) => match self.refresh_once(&s).await {
-                Outcome::Fresh(next) => {
-                    self.refresh.succeeded(&id);
-                    Some(next)
+        let result = match self.store.get_fresh(&id).await {
+            Err(_) => usable(session),
+            Ok(None) => None,
+            Ok(Some(s)) if !s.refresh_due(clock::now()) => Some(s),
+            Ok(Some(s)) if !self.refresh.retry_allowed(&id, clock::now()) => usable(s),
+            Ok(Some(s)) => match self.store.lock_refresh(&id).await {
+                Ok(Some(held)) => {
+                    let result = self.refresh_locked(&id, s).await;
+                    let _ = self.store.unlock_refresh(held).await;
+                    result
                 }
-                Outcome::Ended => {
-                    let _ = self.store.delete(&id).await;
-                    None
-                }
-                Outcome::Transient => {
-                    self.refresh.failed(&id, clock::now());
-                    usable(s)
-                }
+                Ok(None) => self.await_other_refresh(&id, s).await,
+                Err(_) => usable(s),
             },
         };
         drop(guard);
         self.refresh.release(&id, lock);
         result
+    }
+
+    /// Refreshes under the cross-replica lock (after one more read: the previous holder
+    /// may just have finished).
+    async fn refresh_locked(&self, id: &str, seen: Arc<Session>) -> Option<Arc<Session>> {
+        let s = match self.store.get_fresh(id).await {
+            Ok(Some(s)) if !s.refresh_due(clock::now()) => return Some(s),
+            Ok(Some(s)) => s,
+            Ok(None) => return None,
+            Err(_) => return usable(seen),
+        };
+        match self.refresh_once(&s).await {
+            Outcome::Fresh(next) => {
+                self.refresh.succeeded(id);
+                Some(next)
+            }
+            Outcome::Ended => {
+                let _ = self.store.delete(id).await;
+                None
+            }
+            Outcome::Transient => {
+                self.refresh.failed(id, clock::now());
+                usable(s)
+            }
+        }
+    }
+
+    /// Another replica holds the refresh lock: wait for its result (at most
+    /// [`AWAIT_REFRESH`]), then fall back to the current tokens while they are valid.
+    async fn await_other_refresh(&self, id: &str, seen: Arc<Session>) -> Option<Arc<Session>> {
+        let deadline = tokio::time::Instant::now() + AWAIT_REFRESH;
+        while tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            match self.store.get_fresh(id).await {
+                Ok(Some(s)) if !s.refresh_due(clock::now()) => return Some(s),
+                Ok(Some(_)) => {}
+                Ok(None) => return None,
+                Err(_) => break,
+            }
+        }
+        usable(seen)
     }
 
     async fn refresh_once(&self, session: &Session) -> Outcome {

@@ -6,8 +6,8 @@ use http::header;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use super::Authenticator;
 use super::endpoints::{page, redirect};
+use super::{Authenticator, SignInError};
 use crate::proxy::body::ResponseBody;
 use crate::respond::ProxyError;
 use crate::session::Session;
@@ -17,7 +17,7 @@ impl Authenticator {
         &self,
         req: Request<Incoming>,
     ) -> Result<Response<ResponseBody>, ProxyError> {
-        let Some(session) = self.load_session(req.headers()).await else {
+        let Some(session) = self.load_session(req.headers()).await? else {
             // Nothing to end: clear our cookie anyway and say so.
             let mut r = page(StatusCode::OK, "Signed out", "<p>You are signed out.</p>");
             r.headers_mut().append(
@@ -27,7 +27,11 @@ impl Authenticator {
             return Ok(r);
         };
         self.check_csrf(req, &session).await?;
-        let _ = self.store.delete(&session.id).await;
+        // A sign-out that cannot be recorded must not look like one.
+        self.store
+            .delete(&session.id)
+            .await
+            .map_err(|e| SignInError::Store(e.to_string()))?;
         tracing::info!(user = %session.sub, "signed out");
         self.revoke(&session).await;
         let location = self.end_session_url(&session);

@@ -8,13 +8,15 @@
 
 pub mod clock;
 pub mod cookies;
+pub mod local;
+pub mod redis;
 pub mod seal;
 pub mod store;
 
 use serde::{Deserialize, Serialize};
 
 pub use cookies::CookieJar;
-pub use store::{MemoryStore, SessionStore};
+pub use store::{MemoryStore, RefreshLock, SessionStore, StoreError};
 
 use crate::config::secret::Secret;
 
@@ -41,6 +43,10 @@ pub struct Session {
     /// fail closed while true).
     #[serde(default)]
     pub groups_unverified: bool,
+    /// When the directory last confirmed `groups` (unix seconds; 0 = never). Lets a
+    /// replica that has not looked the user up yet trust what another one saw.
+    #[serde(default)]
+    pub directory_checked_at: u64,
     /// The tokens.
     pub tokens: Tokens,
     /// The issuer and audience of the ID token (a refreshed one must keep them).
@@ -90,6 +96,7 @@ impl Session {
             claim_groups: groups.clone(),
             groups,
             groups_unverified: false,
+            directory_checked_at: 0,
             tokens: Tokens {
                 access_token: Secret::new(""),
                 access_expires_at: None,
@@ -212,6 +219,7 @@ mod tests {
             groups: vec![],
             claim_groups: vec![],
             groups_unverified: false,
+            directory_checked_at: 0,
             tokens: Tokens {
                 access_token: Secret::new("a"),
                 access_expires_at: exp,

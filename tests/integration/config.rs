@@ -4,6 +4,7 @@
 use base64::Engine as _;
 use portcullis::config::{self, ConfigError, env::MapEnv};
 
+use crate::support::signin::SECRET;
 use crate::support::{Echo, TestProxy, client, upstream};
 
 fn problems(text: &str, env: &[(&str, &str)]) -> Vec<String> {
@@ -230,6 +231,44 @@ fn check_command_validates_without_starting() {
         "{stderr}"
     );
     assert!(stderr.contains("missing `to`"), "{stderr}");
+}
+
+#[test]
+fn check_warns_when_replicas_on_redis_would_generate_their_own_secrets() {
+    let route = "insecure_server: true\nroutes:\n  - {from: https://a.example.com, to: http://127.0.0.1:1, allow_public_unauthenticated_access: true}\n";
+    let redis = "databroker_storage_type: redis\ndatabroker_storage_connection_string: redis://127.0.0.1:1/\n";
+    let none = write_config("redis-none", &format!("{redis}{route}"));
+    let out = portcullis(&["check", "-c", none.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "warnings, not errors: {stdout}");
+    for key in ["shared_secret", "cookie_secret", "signing_key"] {
+        assert!(
+            stdout.contains(&format!("redis, but {key} is not set")),
+            "{key}: {stdout}"
+        );
+    }
+    // The signing key derives from shared_secret, so that one alone is enough for it.
+    let shared = write_config(
+        "redis-shared",
+        &format!("{redis}shared_secret: {SECRET}\n{route}"),
+    );
+    let out = portcullis(&["check", "-c", shared.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("redis, but cookie_secret is not set"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("signing_key") && !stdout.contains("redis, but shared_secret"));
+    let all = write_config(
+        "redis-all",
+        &format!("{redis}shared_secret: {SECRET}\ncookie_secret: {SECRET}\n{route}"),
+    );
+    let out = portcullis(&["check", "-c", all.to_str().unwrap()]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("warning"));
+    // The same secrets missing with the memory store are no warning for check.
+    let memory = write_config("memory", route);
+    let out = portcullis(&["check", "-c", memory.to_str().unwrap()]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("is not set"));
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod forwarding;
 mod identity;
 mod limits;
 mod policy;
+mod replicas;
 mod sessions;
 mod shutdown;
 mod signin;

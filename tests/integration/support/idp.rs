@@ -315,6 +315,16 @@ impl MockIdp {
         self.shared.state().token_requests
     }
 
+    /// The next access tokens get these lifetimes (`expires_in`), one each, in order.
+    pub fn queue_access_token_ttls(&self, ttls: &[u64]) {
+        self.shared.state().next_ttls.extend(ttls.iter().copied());
+    }
+
+    /// The access token issued last.
+    pub fn last_access_token(&self) -> Option<String> {
+        self.shared.state().last_access_token.clone()
+    }
+
     /// `/token` requests with `grant_type=refresh_token` (failed ones too).
     pub fn refresh_requests(&self) -> usize {
         self.shared.state().refresh_requests
@@ -382,6 +392,9 @@ struct State {
     last_authorize: Option<Pairs>,
     last_logout: Option<Pairs>,
     rotated: bool,
+    /// `expires_in` of the next access tokens, before falling back to the option.
+    next_ttls: std::collections::VecDeque<u64>,
+    last_access_token: Option<String>,
 }
 
 #[derive(Clone)]

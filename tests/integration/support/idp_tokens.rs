@@ -166,11 +166,19 @@ impl Shared {
         b: &Behaviour,
     ) -> Resp {
         let access = random_token();
-        let ttl = self.opts.access_token_ttl;
+        let ttl = self
+            .state()
+            .next_ttls
+            .pop_front()
+            .unwrap_or(self.opts.access_token_ttl);
         let id_token = self.id_token(&grant.user, sub, nonce, &access, b);
         let mut st = self.state();
+        // A queued lifetime is only what the relying party is told; the provider itself
+        // honours the token for the configured lifetime (so userinfo still works).
+        let valid = now() + ttl.max(self.opts.access_token_ttl);
         st.access
-            .insert(access.clone(), (grant.user.clone(), now() + ttl));
+            .insert(access.clone(), (grant.user.clone(), valid));
+        st.last_access_token = Some(access.clone());
         let mut body = json!({
             "access_token": access, "token_type": "Bearer", "expires_in": ttl,
             "id_token": id_token, "scope": grant.scope,

@@ -3,6 +3,7 @@
 
 pub mod idp;
 pub mod okta;
+pub mod redis;
 pub mod signin;
 pub mod upstream;
 
