@@ -10,7 +10,7 @@ use crate::support::TestProxy;
 use crate::support::idp::{MockIdp, TestUser};
 use crate::support::okta::MockOkta;
 use crate::support::redis::RedisServer;
-use crate::support::signin::{Browser, SECRET};
+use crate::support::signin::{Browser, SECRET, csrf_of};
 use crate::support::upstream::{self, Upstream};
 
 /// Two replicas with one configuration, one provider, one upstream, one Redis.
@@ -97,16 +97,6 @@ async fn token_seen(b: &Browser, url: &str) -> Option<String> {
         .iter()
         .find(|h| h[0] == "x-token")
         .map(|h| h[1].as_str().unwrap().to_owned())
-}
-
-fn csrf_of(page: &str) -> String {
-    page.split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned()
 }
 
 /// Polls until `f` is true, at most `limit` (an event across processes, not a timing

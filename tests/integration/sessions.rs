@@ -4,17 +4,7 @@
 use std::time::Duration;
 
 use crate::support::idp::TestUser;
-use crate::support::signin::{Browser, World, location, set_cookies};
-
-fn csrf_of(page: &str) -> String {
-    page.split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned()
-}
+use crate::support::signin::{Browser, World, csrf_of, location, set_cookies};
 
 #[tokio::test(start_paused = true)]
 async fn fifty_concurrent_requests_at_expiry_refresh_once_and_keep_the_rotated_token() {

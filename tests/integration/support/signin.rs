@@ -185,6 +185,17 @@ pub fn location(r: &reqwest::Response) -> String {
     r.url().join(loc).unwrap().to_string()
 }
 
+/// The CSRF token in a page's sign-out (or refresh) form.
+pub fn csrf_of(page: &str) -> String {
+    page.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
 /// All `Set-Cookie` values of a response.
 pub fn set_cookies(r: &reqwest::Response) -> Vec<String> {
     r.headers()

@@ -28,11 +28,16 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Value};
 use tokio::sync::OnceCell;
 
-use super::local::LocalCache;
-use super::seal::{Sealer, derive, random_token};
-use super::store::{RefreshLock, SessionStore, StoreError, StoreFuture};
-use super::{Session, clock};
+mod query;
+mod recovery;
+
+use query::Query;
+
 use crate::config::secret::Secret;
+use crate::session::local::LocalCache;
+use crate::session::seal::{Sealer, derive, random_token};
+use crate::session::store::{RefreshLock, SessionStore, StoreError, StoreFuture};
+use crate::session::{Session, clock};
 
 /// The channel every replica announces writes and deletes on.
 const CHANNEL: &str = "portcullis:announce";
@@ -51,34 +56,6 @@ const PENDING_CAPACITY: usize = 10_000;
 const LOCK_MILLIS: u64 = 30_000;
 /// Deletes the lock only if it still holds our token.
 const RELEASE_LOCK: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
-
-/// A command or a pipeline, sent on the shared connection.
-trait Query: Sync {
-    fn send<'a, T: redis::FromRedisValue + Send + 'a>(
-        &'a self,
-        conn: &'a mut ConnectionManager,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = redis::RedisResult<T>> + Send + 'a>>;
-}
-
-impl Query for redis::Cmd {
-    fn send<'a, T: redis::FromRedisValue + Send + 'a>(
-        &'a self,
-        conn: &'a mut ConnectionManager,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = redis::RedisResult<T>> + Send + 'a>>
-    {
-        Box::pin(self.query_async(conn))
-    }
-}
-
-impl Query for redis::Pipeline {
-    fn send<'a, T: redis::FromRedisValue + Send + 'a>(
-        &'a self,
-        conn: &'a mut ConnectionManager,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = redis::RedisResult<T>> + Send + 'a>>
-    {
-        Box::pin(self.query_async(conn))
-    }
-}
 
 /// The Redis session store.
 #[derive(Clone)]
@@ -244,112 +221,6 @@ impl RedisStore {
             result = command.send(&mut conn).await;
         }
         self.track(result)
-    }
-
-    /// Records whether Redis answered; after an outage, resubscribes and writes back
-    /// what could not be written.
-    fn track<T>(&self, result: redis::RedisResult<T>) -> Result<T, StoreError> {
-        match result {
-            Ok(v) => {
-                if !self.inner.up.swap(true, Ordering::AcqRel) {
-                    tracing::info!("session store (Redis) reachable");
-                }
-                if !self.inner.cache.live() || self.has_pending() {
-                    self.spawn_probe();
-                }
-                Ok(v)
-            }
-            Err(e) => {
-                if self.inner.up.swap(false, Ordering::AcqRel) {
-                    tracing::warn!(error = %e, "session store (Redis) unreachable; cached sessions keep working for {OUTAGE_SECS} s");
-                }
-                Err(store_error(&e))
-            }
-        }
-    }
-
-    fn has_pending(&self) -> bool {
-        !self
-            .inner
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_empty()
-    }
-
-    /// In the background (at most one at a time, at most once a second): checks the
-    /// connection, subscribes, writes back pending updates.
-    fn spawn_probe(&self) {
-        let now = clock::now();
-        if self.inner.last_probe.load(Ordering::Acquire) == now
-            || self.inner.probing.swap(true, Ordering::AcqRel)
-        {
-            return;
-        }
-        self.inner.last_probe.store(now, Ordering::Release);
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            self.inner.probing.store(false, Ordering::Release);
-            return;
-        };
-        let store = self.clone();
-        runtime.spawn(async move {
-            let _ = store.recover().await;
-            store.inner.probing.store(false, Ordering::Release);
-        });
-    }
-
-    async fn recover(&self) -> Result<(), StoreError> {
-        let _: String = self.query(&redis::cmd("PING")).await?;
-        if !self.inner.cache.live() {
-            // The confirmation arrives as a push and marks the channel up.
-            let mut conn = self.connection().await?;
-            self.track(conn.subscribe(CHANNEL).await)?;
-        }
-        self.write_back().await
-    }
-
-    /// Writes the updates kept during an outage, unless Redis now has a newer record
-    /// or a sign-out tombstone.
-    async fn write_back(&self) -> Result<(), StoreError> {
-        let pending: Vec<(String, Arc<Session>)> = {
-            let mut p = self
-                .inner
-                .pending
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            p.drain().collect()
-        };
-        for (key, session) in pending {
-            let current: Option<String> = match self.query(redis::cmd("GET").arg(&key)).await {
-                Ok(v) => v,
-                Err(e) => {
-                    self.keep_pending(key, session);
-                    return Err(e);
-                }
-            };
-            let newer = current.as_deref().is_some_and(|v| {
-                v == TOMBSTONE
-                    || self.decode(&key, v).is_some_and(|s| {
-                        s.tokens.access_issued_at >= session.tokens.access_issued_at
-                    })
-            });
-            if !newer && let Err(e) = self.write(&key, &session).await {
-                self.keep_pending(key, session);
-                return Err(e);
-            }
-        }
-        Ok(())
-    }
-
-    fn keep_pending(&self, key: String, session: Arc<Session>) {
-        let mut p = self
-            .inner
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if p.len() < PENDING_CAPACITY || p.contains_key(&key) {
-            p.insert(key, session);
-        }
     }
 
     fn decode(&self, key: &str, value: &str) -> Option<Session> {
