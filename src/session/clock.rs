@@ -6,10 +6,11 @@
 //! exactly as far as the test advances it.
 
 use std::sync::OnceLock;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 struct Origin {
-    unix: u64,
+    /// Unix time at `instant`, to the nanosecond.
+    unix: Duration,
     instant: std::time::Instant,
 }
 
@@ -20,15 +21,36 @@ pub fn now() -> u64 {
     let origin = ORIGIN.get_or_init(|| Origin {
         unix: SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
+            .unwrap_or_default(),
         instant: std::time::Instant::now(),
     });
-    // Inside a runtime, follow tokio's clock (which a test may pause and advance).
-    let elapsed = match tokio::runtime::Handle::try_current() {
-        Ok(_) => tokio::time::Instant::now()
-            .into_std()
-            .saturating_duration_since(origin.instant),
-        Err(_) => origin.instant.elapsed(),
+    // Inside a runtime, follow tokio's clock (which a test may pause and advance). A
+    // paused runtime may have started before the origin was taken, so its clock can
+    // lie behind it: count that backwards instead of clamping it to zero, or whole
+    // seconds advanced by a test would not all show.
+    let at = match tokio::runtime::Handle::try_current() {
+        Ok(_) => tokio::time::Instant::now().into_std(),
+        Err(_) => std::time::Instant::now(),
     };
-    origin.unix + elapsed.as_secs()
+    let unix = match at.checked_duration_since(origin.instant) {
+        Some(ahead) => origin.unix + ahead,
+        None => origin
+            .unix
+            .saturating_sub(origin.instant.duration_since(at)),
+    };
+    unix.as_secs()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn every_second_advanced_shows_even_when_the_runtime_predates_the_origin() {
+        let start = now();
+        for _ in 0..5 {
+            tokio::time::advance(Duration::from_secs(1)).await;
+        }
+        assert_eq!(now(), start + 5);
+    }
 }
