@@ -102,7 +102,7 @@ impl LocalCache {
     pub fn insert(&self, key: &str, session: Arc<Session>, ticket: Ticket, now: u64) {
         let current = self.ticket();
         if current.announcements != ticket.announcements || current.epoch != ticket.epoch {
-            self.remove(key);
+            self.forget(key);
             return;
         }
         self.put(key, session, ticket.epoch, now);
@@ -135,6 +135,14 @@ impl LocalCache {
     /// Drops `key` (an announcement from another replica, or our own delete).
     pub fn remove(&self, key: &str) {
         self.announcements.fetch_add(1, Ordering::AcqRel);
+        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        map.remove(key);
+    }
+
+    /// Drops `key` because the store no longer has it, or because what was read may be
+    /// outdated. Unlike [`LocalCache::remove`] this announces nothing, so reads running
+    /// at the same time may still be cached.
+    pub fn forget(&self, key: &str) {
         let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
         map.remove(key);
     }

@@ -72,16 +72,21 @@ impl Pair {
         let r = on_a.sign_in(&Self::app(&self.a)).await;
         let status = r.status();
         assert_eq!(status, 302, "signed in on A: {}", r.text().await.unwrap());
-        let on_b = Browser::new(self.b.addr);
-        let cookie = on_a.cookies(&Self::app(&self.a));
-        let cookie = cookie
-            .split("; ")
-            .find(|c| c.starts_with("_pomerium="))
-            .expect("session cookie");
-        on_b.jar
-            .add_cookie_str(cookie, &Self::app(&self.b).parse().unwrap());
+        let on_b = with_cookie_of(&on_a, &Self::app(&self.a), &self.b, &Self::app(&self.b));
         (on_a, on_b)
     }
+}
+
+/// A browser on `proxy` holding the session cookie `from` has for `from_url`.
+fn with_cookie_of(from: &Browser, from_url: &str, proxy: &TestProxy, url: &str) -> Browser {
+    let cookies = from.cookies(from_url);
+    let cookie = cookies
+        .split("; ")
+        .find(|c| c.starts_with("_pomerium="))
+        .expect("session cookie");
+    let b = Browser::new(proxy.addr);
+    b.jar.add_cookie_str(cookie, &url.parse().unwrap());
+    b
 }
 
 /// The access token the upstream was sent (X-Token), or None on a non-200.
@@ -247,14 +252,7 @@ async fn redis_down_keeps_cached_sessions_refuses_new_sign_ins_and_recovers() {
     .await;
     assert!(back, "reconnects by itself");
     // The session survived on Redis's side and works on both replicas again.
-    let on_b = Browser::new(p.b.addr);
-    let cookie = on_a.cookies(&app_a);
-    let cookie = cookie
-        .split("; ")
-        .find(|c| c.starts_with("_pomerium="))
-        .unwrap();
-    on_b.jar
-        .add_cookie_str(cookie, &Pair::app(&p.b).parse().unwrap());
+    let on_b = with_cookie_of(&on_a, &app_a, &p.b, &Pair::app(&p.b));
     assert_eq!(on_b.get_json(&Pair::app(&p.b)).await.status(), 200);
     assert_eq!(on_a.get_json(&app_a).await.status(), 200);
     let r = newcomer.sign_in(&Pair::app(&p.b)).await;
@@ -331,16 +329,8 @@ async fn group_gated_routes_work_on_a_replica_that_never_looked_the_user_up() {
     let r = on_a.sign_in(&gated_a).await;
     assert_eq!(r.status(), 302);
     let calls = okta.requests();
-    let cookie = on_a.cookies(&gated_a);
-    let on_b = Browser::new(p.b.addr);
     let gated_b = Pair::url(&p.b, "other.example.com", "/");
-    on_b.jar.add_cookie_str(
-        cookie
-            .split("; ")
-            .find(|c| c.starts_with("_pomerium="))
-            .unwrap(),
-        &gated_b.parse().unwrap(),
-    );
+    let on_b = with_cookie_of(&on_a, &gated_a, &p.b, &gated_b);
     // Okta would now say "no groups": B must not have asked it.
     okta.set_groups("00u-dave", &[]);
     assert_eq!(

@@ -229,10 +229,10 @@ impl RedisStore {
     }
 
     async fn read(&self, key: &str, id: &str) -> Result<Option<Arc<Session>>, StoreError> {
-        let raw: Option<String> = self.query(redis::cmd("GET").arg(key)).await?;
+        let plain = self.get_sealed(key).await?;
         let now = clock::now();
-        Ok(raw
-            .and_then(|v| self.decode(key, &v))
+        Ok(plain
+            .and_then(|p| serde_json::from_slice::<Session>(&p).ok())
             .filter(|s| s.id == id && !s.is_expired(now))
             .map(Arc::new))
     }
@@ -321,7 +321,7 @@ impl SessionStore for RedisStore {
                     Ok(Some(s))
                 }
                 Ok(None) => {
-                    cache.remove(&key);
+                    cache.forget(&key);
                     Ok(None)
                 }
                 Err(e) => cache.fallback(&key, now).map(Some).ok_or(e),
