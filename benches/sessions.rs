@@ -90,8 +90,8 @@ fn proxy(storage: &str, upstream: SocketAddr) -> (SocketAddr, String) {
                 vec!["engineering".into()],
                 Default::default(),
             );
-            session.id = portcullis::session::seal::random_token(32);
-            session.expires_at = portcullis::session::clock::now() + 3600;
+            session.id = portcullis::seal::random_token(32);
+            session.expires_at = portcullis::clock::now() + 3600;
             app.auth.store.put(session.clone()).await.expect("put");
             let set_cookie = app.auth.cookies.session_cookie(&session.id, 3600);
             let cookie = set_cookie

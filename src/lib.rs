@@ -13,6 +13,8 @@
 //! [`respond`] is the one place errors become responses. [`config`] turns
 //! `config.yaml` and the environment into a validated [`config::Config`].
 
+pub mod body;
+pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod directory;
@@ -23,9 +25,11 @@ pub mod policy;
 pub mod proxy;
 pub mod respond;
 pub mod routes;
+pub mod seal;
 pub mod server;
 pub mod session;
 pub mod telemetry;
+pub mod tls;
 
 use std::future::Future;
 

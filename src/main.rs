@@ -230,7 +230,7 @@ fn explain(given: Option<&Path>, args: &ExplainArgs) -> anyhow::Result<ExitCode>
         path: &path,
         client_ip: args.ip,
         cors_preflight: false,
-        now: portcullis::session::clock::now(),
+        now: portcullis::clock::now(),
     };
     let decision = route.policy.evaluate(&input);
     println!(

@@ -13,12 +13,12 @@ use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
+use crate::body::ResponseBody;
 use crate::config::Config;
 use crate::identity::inject::{Identity, Injector};
 use crate::oidc::endpoints::{self, Context};
 use crate::oidc::{Authenticator, SignInError};
 use crate::policy::{Input, Outcome};
-use crate::proxy::body::ResponseBody;
 use crate::proxy::{ForwardContext, Upstreams, forward};
 use crate::respond::{self, ProxyError};
 use crate::routes::{RequestView, RouteTable, request};
@@ -45,7 +45,7 @@ pub struct App {
 pub enum AppError {
     /// Upstream TLS settings.
     #[error("upstream TLS: {0}")]
-    Tls(#[from] crate::server::tls::TlsError),
+    Tls(#[from] crate::tls::TlsError),
     /// The signing key.
     #[error(transparent)]
     Identity(#[from] crate::identity::IdentityError),
@@ -64,7 +64,7 @@ impl App {
             .auth
             .shared_secret
             .as_ref()
-            .map_or_else(crate::session::seal::random_32, |k| k.0);
+            .map_or_else(crate::seal::random_32, |k| k.0);
         let auth = Authenticator::new(&config, &shared)?;
         let identity = Injector::new(&config, &shared)?;
         let claim_header_names = identity.claim_header_names().cloned().collect();
@@ -214,7 +214,7 @@ async fn run(
         path: &view.path,
         client_ip: view.client_ip,
         cors_preflight: is_cors_preflight(&req),
-        now: crate::session::clock::now(),
+        now: crate::clock::now(),
     };
     let decision = route.policy.evaluate(&input);
     let user = session.as_ref().map_or("-", |s| s.sub.as_str());

@@ -7,8 +7,8 @@
 use http::header::{self, HeaderValue};
 use http::{HeaderMap, Response, StatusCode};
 
+use crate::body::ResponseBody;
 use crate::config::headers::HeaderList;
-use crate::proxy::body::ResponseBody;
 use crate::routes::RequestError;
 
 /// Everything that can end a request early.

@@ -18,7 +18,7 @@ use super::problem::Problems;
 use super::reader::Fields;
 pub use super::route_paths::convert_substitution;
 use super::route_paths::{read_match, read_rewrite, read_to};
-use crate::proxy::tls::UpstreamTls;
+use crate::tls::upstream::UpstreamTls;
 
 /// Where a route listens: the host (and optional port) of its `from` URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -287,7 +287,7 @@ fn read_tls(f: &mut Fields<'_>) -> Option<UpstreamTls> {
         client_cert_pem,
         client_key_pem,
     };
-    match crate::proxy::tls::build_client_config(&tls) {
+    match crate::tls::upstream::build_client_config(&tls) {
         Ok(_) => Some(tls),
         Err(e) => f.ok_or_report("tls_custom_ca", Err(e.to_string())),
     }

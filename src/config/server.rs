@@ -10,7 +10,7 @@ use super::headers::{self, HeaderList};
 use super::node::Node;
 use super::problem::index;
 use super::reader::{Fields, decode_base64};
-use crate::server::tls::CertificatePair;
+use crate::tls::server::CertificatePair;
 
 /// How the proxy listens and protects its connections.
 #[derive(Clone, Debug)]

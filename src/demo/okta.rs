@@ -15,8 +15,8 @@ use serde_json::json;
 
 use super::users::{self, DemoUser};
 use super::web::{self, Reply, param, same_secret};
+use crate::clock;
 use crate::config::secret::Secret;
-use crate::session::clock;
 
 /// Groups per page.
 pub const PAGE_SIZE: usize = 2;

@@ -23,7 +23,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use super::{DirectoryError, GroupSource, group_keys};
-use crate::session::clock;
+use crate::clock;
 
 /// Background refreshes running at the same time, over all users.
 pub const MAX_BACKGROUND_REFRESHES: usize = 4;

@@ -24,8 +24,8 @@ use serde_json::Value;
 use url::Url;
 
 use super::{DirectoryError, DirectoryStats, Group, GroupSource, GroupsFuture, link};
+use crate::clock;
 use crate::config::secret::Secret;
-use crate::session::clock;
 
 /// `limit` asked for on each page (Okta's maximum for this endpoint is larger; 200 is
 /// what its rate-limit guidance suggests).

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::{DirectoryError, Group, GroupSource, GroupsFuture};
-use crate::session::clock;
+use crate::clock;
 use crate::session::redis::RedisStore;
 
 /// A [`GroupSource`] with a Redis-shared cache in front.

@@ -14,7 +14,8 @@ use ring::rand::{SecureRandom as _, SystemRandom};
 use serde_json::{Map, Value};
 
 use super::{IdentityError, SigningKeys};
-use crate::session::{Session, clock};
+use crate::clock;
+use crate::session::Session;
 
 /// How long an assertion is valid (Pomerium: 5 minutes).
 pub const LIFETIME_SECS: u64 = 300;

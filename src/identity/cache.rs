@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use ring::digest::{Context, SHA256};
 
 use super::{Claims, IdentityError, SigningKeys};
-use crate::session::clock;
+use crate::clock;
 
 /// Renew this long before `exp` at most (seconds).
 const RENEW_BEFORE_SECS: u64 = 60;

@@ -27,7 +27,7 @@ use rustls::pki_types::pem::{PemObject as _, SectionKind};
 use super::IdentityError;
 use super::der;
 use crate::config::secret::Secret;
-use crate::session::seal;
+use crate::seal;
 
 /// The published public keys: `{"keys":[…]}`, ready to serve at
 /// `/.well-known/pomerium/jwks.json`.

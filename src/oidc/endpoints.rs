@@ -13,10 +13,11 @@ use hyper::body::Incoming;
 use serde::{Deserialize, Serialize};
 
 use super::{Authenticator, SignInError};
-use crate::proxy::body::ResponseBody;
+use crate::body::ResponseBody;
+use crate::clock;
 use crate::respond::{self, ProxyError};
 use crate::routes::RequestView;
-use crate::session::{CookieJar, Session, clock};
+use crate::session::{CookieJar, Session};
 
 /// Whether `path` is one of ours (checked before user routes).
 pub fn is_endpoint(path: &str) -> bool {

@@ -17,9 +17,10 @@ use serde::{Deserialize, Serialize};
 
 use super::id_token::{self, IdTokenError};
 use super::{Authenticator, SignInError};
+use crate::clock;
 use crate::config::secret::Secret;
-use crate::session::seal::random_token;
-use crate::session::{CookieJar, Session, Tokens, clock};
+use crate::seal::random_token;
+use crate::session::{CookieJar, Session, Tokens};
 
 /// How long a sign-in may take, from redirect to callback.
 pub const STATE_TTL: u64 = 600;
@@ -332,7 +333,7 @@ impl Authenticator {
             Ok(groups) => {
                 session.set_directory_groups(&groups);
                 session.groups_unverified = false;
-                session.directory_checked_at = crate::session::clock::now();
+                session.directory_checked_at = crate::clock::now();
             }
             Err(e) => {
                 tracing::warn!(error = %e, "could not read the user's groups from the directory");

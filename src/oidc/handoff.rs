@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::{Authenticator, SignInError};
-use crate::session::clock;
-use crate::session::seal::random_token;
+use crate::clock;
+use crate::seal::random_token;
 
 const LINK_TTL: u64 = 300;
 const HANDOFF_TTL: u64 = 60;

@@ -21,9 +21,9 @@ use url::Url;
 use crate::config::Config;
 use crate::config::auth::Storage;
 use crate::directory::GroupCache;
+use crate::seal::{Sealer, random_32};
 use crate::session::cookies::Cookies;
 use crate::session::redis::RedisStore;
-use crate::session::seal::{Sealer, random_32};
 use crate::session::{MemoryStore, SessionStore, StoreError};
 
 pub use provider::Provider;
@@ -200,7 +200,7 @@ impl Authenticator {
     /// Records `key` as used until `until`; false if it was used already — by any
     /// replica when sessions are shared through Redis.
     async fn use_once(&self, key: &str, until: u64) -> Result<bool, SignInError> {
-        let now = crate::session::clock::now();
+        let now = crate::clock::now();
         if let Some(redis) = &self.shared {
             return redis
                 .claim_once(key, until.saturating_sub(now))

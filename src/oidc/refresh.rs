@@ -15,9 +15,10 @@ use http::HeaderMap;
 use openidconnect::{OAuth2TokenResponse, RefreshToken, RequestTokenError, TokenResponse};
 
 use super::{Authenticator, SignInError};
+use crate::clock;
 use crate::config::secret::Secret;
 use crate::directory::Membership;
-use crate::session::{CookieJar, Session, clock};
+use crate::session::{CookieJar, Session};
 
 /// How long a request waits for another replica's refresh of the same session.
 const AWAIT_REFRESH: Duration = Duration::from_secs(10);

@@ -8,7 +8,7 @@ use hyper::body::Incoming;
 
 use super::endpoints::{page, redirect};
 use super::{Authenticator, SignInError};
-use crate::proxy::body::ResponseBody;
+use crate::body::ResponseBody;
 use crate::respond::ProxyError;
 use crate::session::Session;
 

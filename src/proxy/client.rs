@@ -19,12 +19,12 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use super::body::TimedBody;
 use super::pool::Http1Pool;
-use super::tls::{UpstreamTls, build_connector, tcp_connector};
+use super::timed::TimedBody;
 use crate::config::route::Upstream;
 use crate::routes::RouteTable;
-use crate::server::tls::TlsError;
+use crate::tls::TlsError;
+use crate::tls::upstream::{UpstreamTls, build_connector, tcp_connector};
 
 /// The general client type used to talk to TLS and h2c upstreams.
 pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, TimedBody<Incoming>>;

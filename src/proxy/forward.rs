@@ -14,10 +14,11 @@ use http::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
-use super::body::{ResponseBody, TimedBody};
 use super::client::RouteClient;
 use super::headers;
 use super::pool::UpstreamBody;
+use super::timed::TimedBody;
+use crate::body::ResponseBody;
 use crate::config::route::HostHeader;
 use crate::identity::TemplateContext;
 use crate::identity::inject::Identity;
@@ -207,7 +208,7 @@ pub async fn forward(
         Some(ctx.write_timeout),
         spec.idle_timeout,
     );
-    Ok(Response::from_parts(parts, ResponseBody::Upstream { body }))
+    Ok(Response::from_parts(parts, ResponseBody::stream(body)))
 }
 
 /// An HTTP/1.1 WebSocket handshake: `Upgrade: websocket` with `Connection: upgrade`.

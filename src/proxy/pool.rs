@@ -29,7 +29,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use tokio::time::Instant;
 use tower_service::Service;
 
-use super::body::{BoxError, TimedBody};
+use super::timed::TimedBody;
+use crate::body::BoxError;
 
 /// The request body every upstream request carries.
 pub type RequestBody = TimedBody<Incoming>;

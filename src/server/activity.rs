@@ -23,7 +23,7 @@ use http_body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
-use crate::proxy::body::{BoxError, ResponseBody};
+use crate::body::{BoxError, ResponseBody};
 
 /// The HTTP/2 client preface, which marks a connection as HTTP/2 (as hyper-util reads it).
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";

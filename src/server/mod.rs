@@ -9,7 +9,6 @@
 pub mod activity;
 pub mod conn;
 pub mod redirect;
-pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -34,7 +33,7 @@ pub enum ServerError {
     },
     /// The TLS configuration is unusable.
     #[error(transparent)]
-    Tls(#[from] tls::TlsError),
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// A bound, not yet serving, proxy.
@@ -60,7 +59,7 @@ impl Server {
         let acceptor = if settings.insecure {
             None
         } else {
-            Some(TlsAcceptor::from(tls::build_server_config(
+            Some(TlsAcceptor::from(crate::tls::server::build_server_config(
                 &settings.certificates,
             )?))
         };

@@ -13,7 +13,7 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::proxy::body::ResponseBody;
+use crate::body::ResponseBody;
 use crate::respond;
 use crate::routes::normalize;
 

@@ -8,8 +8,8 @@
 use http::HeaderMap;
 use http::header::{COOKIE, HeaderValue};
 
-use super::seal::Sealer;
 use crate::config::auth::{Cookie as CookieSettings, SameSite};
+use crate::seal::Sealer;
 
 /// The cookies of one request.
 #[derive(Debug, Default)]

@@ -6,11 +6,9 @@
 //! truncated, foreign-key, duplicated or expired cookie simply means "no session" —
 //! never an error page, never a panic.
 
-pub mod clock;
 pub mod cookies;
 pub mod local;
 pub mod redis;
-pub mod seal;
 pub mod store;
 
 use serde::{Deserialize, Serialize};

@@ -100,7 +100,7 @@ impl MemoryStore {
 
 impl SessionStore for MemoryStore {
     fn get<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<Arc<Session>>> {
-        let now = super::clock::now();
+        let now = crate::clock::now();
         let found = match self.sessions.read() {
             Ok(map) => map.get(id).filter(|s| !s.is_expired(now)).cloned(),
             Err(_) => return Box::pin(async { Err(StoreError("lock poisoned".into())) }),
@@ -112,7 +112,7 @@ impl SessionStore for MemoryStore {
         let result = match self.sessions.write() {
             Ok(mut map) => {
                 if map.len() % 1024 == 1023 {
-                    Self::sweep(&mut map, super::clock::now());
+                    Self::sweep(&mut map, crate::clock::now());
                 }
                 map.insert(session.id.clone(), Arc::new(session));
                 Ok(())

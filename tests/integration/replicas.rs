@@ -359,7 +359,7 @@ fn record(id: &str, issued: u64) -> portcullis::session::Session {
     );
     s.id = id.into();
     s.tokens.access_issued_at = issued;
-    s.expires_at = portcullis::session::clock::now() + 600;
+    s.expires_at = portcullis::clock::now() + 600;
     s
 }
 

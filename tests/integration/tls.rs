@@ -139,7 +139,7 @@ async fn upstream_tls_settings() {
     let ca = Ca::new();
     let server_leaf = ca.leaf(&["backend.internal"]);
     let client_leaf = ca.leaf(&["proxy.client"]);
-    let pair = portcullis::server::tls::CertificatePair {
+    let pair = portcullis::tls::server::CertificatePair {
         cert_pem: server_leaf.cert_pem.clone().into_bytes(),
         key_pem: server_leaf.key_pem.clone().into_bytes(),
         origin: "test".into(),
@@ -154,7 +154,7 @@ async fn upstream_tls_settings() {
     let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots))
         .build()
         .unwrap();
-    let base = portcullis::server::tls::build_server_config(std::slice::from_ref(&pair)).unwrap();
+    let base = portcullis::tls::server::build_server_config(std::slice::from_ref(&pair)).unwrap();
     let mut mtls = rustls::ServerConfig::builder()
         .with_client_cert_verifier(verifier)
         .with_cert_resolver(base.cert_resolver.clone());

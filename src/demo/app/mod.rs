@@ -13,8 +13,8 @@ use serde_json::{Map, Value, json};
 
 use super::plan::RouteInfo;
 use super::web::{self, Handler, Reply};
+use crate::clock;
 use crate::respond::{escape, wants_html};
-use crate::session::clock;
 pub use verify::VerifyError;
 
 /// The label on every page of the app.

@@ -16,7 +16,7 @@ use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::session::clock;
+use crate::clock;
 
 /// Clock skew tolerated on `exp`, `nbf` and `iat`.
 const SKEW: u64 = 60;

@@ -8,7 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::{SecureRandom as _, SystemRandom};
 
 use super::AuthRequest;
-use crate::session::clock;
+use crate::clock;
 
 /// Lifetime of access and ID tokens: short, so the proxy's refresh shows in the logs.
 pub(super) const ACCESS_TOKEN_TTL: u64 = 300;

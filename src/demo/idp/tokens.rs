@@ -13,9 +13,9 @@ use serde_json::json;
 
 use super::Provider;
 use super::grants::{ACCESS_TOKEN_TTL, Refresh, random_token};
+use crate::clock;
 use crate::demo::users::{self, DemoUser};
 use crate::demo::web::{self, Params, Reply, param, repeated, same_secret};
-use crate::session::clock;
 
 impl Provider {
     /// `POST /oauth2/v1/token`.

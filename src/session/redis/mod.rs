@@ -33,11 +33,12 @@ mod recovery;
 
 use query::Query;
 
+use crate::clock;
 use crate::config::secret::Secret;
+use crate::seal::{Sealer, derive, random_token};
+use crate::session::Session;
 use crate::session::local::LocalCache;
-use crate::session::seal::{Sealer, derive, random_token};
 use crate::session::store::{RefreshLock, SessionStore, StoreError, StoreFuture};
-use crate::session::{Session, clock};
 
 /// The channel every replica announces writes and deletes on.
 const CHANNEL: &str = "portcullis:announce";

@@ -7,8 +7,9 @@ use std::sync::PoisonError;
 use std::sync::atomic::Ordering;
 
 use super::{CHANNEL, OUTAGE_SECS, PENDING_CAPACITY, RedisStore, TOMBSTONE, store_error};
+use crate::clock;
+use crate::session::Session;
 use crate::session::store::StoreError;
-use crate::session::{Session, clock};
 
 impl RedisStore {
     /// Records whether Redis answered; after an outage, resubscribes and writes back

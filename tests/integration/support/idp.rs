@@ -567,7 +567,7 @@ fn get<'a>(pairs: &'a Pairs, name: &str) -> Option<&'a str> {
 
 /// The proxy's clock, so tests that advance tokio's paused time move both sides.
 fn now() -> u64 {
-    portcullis::session::clock::now()
+    portcullis::clock::now()
 }
 
 fn respond(status: u16, content_type: &str, body: impl Into<Bytes>) -> Resp {

@@ -1,4 +1,4 @@
-//! Wall-clock seconds that follow tokio's clock.
+//! Wall-clock seconds that follow tokio's clock (ground floor: used by every stage).
 //!
 //! Session and token expiry are Unix times, but tests drive them with tokio's paused
 //! time. [`now`] is the Unix time at process start plus tokio's monotonic elapsed time:

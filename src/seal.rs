@@ -1,4 +1,5 @@
-//! Authenticated encryption for everything we hand to a browser.
+//! Authenticated encryption and randomness for everything we hand to a browser (ground
+//! floor: sessions, sign-in state, hand-off links and the identity keys use it).
 //!
 //! AES-256-GCM (ring) with a random 96-bit nonce per seal; the purpose (a cookie name, or
 //! a label such as `handoff`) is bound as associated data, so a value sealed for one use

@@ -13,7 +13,7 @@ use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use super::*;
-use crate::server::tls::{CertificatePair, build_server_config};
+use crate::tls::server::{CertificatePair, build_server_config};
 
 struct Ca {
     issuer: CertifiedIssuer<'static, KeyPair>,

@@ -1,4 +1,4 @@
-//! Upstream TLS: how a route's **forward** stage talks TLS to its upstream.
+//! Upstream TLS (stage 5, forward): how a route's **forward** stage talks TLS to its upstream.
 //!
 //! This module owns the per-route [`UpstreamTls`] settings and turns them
 //! into a `rustls::ClientConfig` ([`build_client_config`]) and a pooled-client
@@ -28,9 +28,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::sign::SingleCertAndKey;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
-use crate::server::tls::{
-    ALPN_PROTOCOLS, TlsError, load_certified_key, parse_cert_chain, ring_provider,
-};
+use super::{ALPN_PROTOCOLS, TlsError, load_certified_key, parse_cert_chain, ring_provider};
 
 /// Timeout for establishing the TCP connection to an upstream.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -259,5 +257,5 @@ impl ServerCertVerifier for NoCertificateVerification {
 }
 
 #[cfg(test)]
-#[path = "tls_tests.rs"]
+#[path = "upstream_tests.rs"]
 mod tests;

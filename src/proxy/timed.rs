@@ -1,4 +1,4 @@
-//! Body types of the forwarding path, and their timeouts.
+//! Stage 5 (forward): the timeouts of streamed bodies.
 //!
 //! [`TimedBody`] streams another body frame by frame, never buffering, and fails it when
 //! an overall deadline passes or the stream stays silent for longer than an idle limit.
@@ -14,8 +14,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
-/// Boxed error type of our bodies.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::body::BoxError;
 
 /// A body timed out.
 #[derive(Debug, thiserror::Error)]
@@ -104,66 +103,6 @@ where
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
-    }
-}
-
-/// The body of every response we send: a ready-made page or a streamed upstream body.
-pub enum ResponseBody {
-    /// A complete body (pages, errors, health checks); None once sent.
-    Full {
-        /// The bytes still to send.
-        data: Option<Bytes>,
-    },
-    /// An upstream body, streamed.
-    Upstream {
-        /// The upstream body with its timeouts.
-        body: TimedBody<super::pool::UpstreamBody>,
-    },
-}
-
-impl ResponseBody {
-    /// A complete body.
-    pub fn full(data: impl Into<Bytes>) -> Self {
-        let data: Bytes = data.into();
-        ResponseBody::Full {
-            data: (!data.is_empty()).then_some(data),
-        }
-    }
-
-    /// An empty body.
-    pub fn empty() -> Self {
-        ResponseBody::Full { data: None }
-    }
-}
-
-impl Body for ResponseBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        match self.get_mut() {
-            ResponseBody::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
-            ResponseBody::Upstream { body } => Pin::new(body).poll_frame(cx),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match self {
-            ResponseBody::Full { data } => data.is_none(),
-            ResponseBody::Upstream { body } => body.is_end_stream(),
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self {
-            ResponseBody::Full { data } => {
-                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
-            }
-            ResponseBody::Upstream { body } => body.size_hint(),
-        }
     }
 }
 

@@ -1,32 +1,29 @@
-//! Downstream TLS: turns the operator's certificate/key pairs into the
-//! `rustls::ServerConfig` used when a client connection is **accepted**.
+//! TLS material, on the ground floor: what both sides of the proxy share when they
+//! speak TLS — the *ring* crypto provider, ALPN, PEM parsing of certificate chains and
+//! keys, and [`TlsError`].
 //!
-//! This module owns PEM loading and validation for server certificates, the
-//! SNI-based certificate choice, and the [`TlsError`] type shared with the
-//! upstream side (`crate::proxy::tls`). Everything here runs once, at
-//! configuration load, except [`ResolvesServerCert::resolve`], which runs in
-//! every handshake and never fails: with no SNI, or no certificate valid for
-//! the requested name, the first configured pair is served.
+//! [`server`] builds the `rustls::ServerConfig` for accepted connections (stage 1);
+//! [`upstream`] builds the client side for routes whose upstream speaks TLS (stage 5).
+//! Everything here runs once, at configuration load.
 //!
 //! Invariants:
 //! * only the *ring* crypto provider is used, passed explicitly (no reliance
 //!   on a process-default provider);
 //! * ALPN offers `h2` then `http/1.1`;
-//! * every configured key is proven to match its certificate before the
-//!   config is returned;
 //! * key material never appears in errors or `Debug` output: PEM parse errors
-//!   are reduced to fixed descriptions, and errors name only the pair's
+//!   are reduced to fixed descriptions, and errors name only the material's
 //!   `origin`.
 
-use std::fmt;
+pub mod server;
+pub mod upstream;
+
 use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::{self, PemObject};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::pki_types::pem;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
-use rustls::{ServerConfig, SignatureScheme};
 
 /// ALPN protocols offered on both sides of the proxy, in preference order.
 pub(crate) const ALPN_PROTOCOLS: [&[u8]; 2] = [b"h2", b"http/1.1"];
@@ -95,61 +92,6 @@ pub enum TlsError {
     /// rustls refused the assembled configuration.
     #[error("TLS configuration rejected: {0}")]
     Config(#[source] rustls::Error),
-}
-
-/// One certificate chain and its private key, both PEM, plus where they came
-/// from (for errors, e.g. `certificate_file /etc/x.pem` or `certificates[1]`).
-///
-/// `Debug` shows the origin and sizes only, never the key.
-#[derive(Clone)]
-pub struct CertificatePair {
-    /// PEM certificate chain, end-entity certificate first.
-    pub cert_pem: Vec<u8>,
-    /// PEM private key (PKCS#8, PKCS#1 RSA or SEC1 EC).
-    pub key_pem: Vec<u8>,
-    /// Human-readable source of this pair, used in error messages.
-    pub origin: String,
-}
-
-impl fmt::Debug for CertificatePair {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CertificatePair")
-            .field("origin", &self.origin)
-            .field("cert_pem_len", &self.cert_pem.len())
-            .field("key_pem", &"<redacted>")
-            .finish()
-    }
-}
-
-/// Builds the downstream `ServerConfig`: ring provider, safe default protocol
-/// versions, no client auth, ALPN `h2`/`http/1.1`, certificate chosen by SNI.
-///
-/// Every pair is validated (chain parses, key parses, key matches the
-/// end-entity certificate); the first failure is returned. Zero pairs is an
-/// error.
-pub fn build_server_config(pairs: &[CertificatePair]) -> Result<Arc<ServerConfig>, TlsError> {
-    if pairs.is_empty() {
-        return Err(TlsError::NoCertificates);
-    }
-    let provider = ring_provider();
-    let entries = pairs
-        .iter()
-        .map(|p| {
-            let key = load_certified_key(&p.cert_pem, &p.key_pem, &p.origin, &provider)?;
-            Ok(SniEntry {
-                key: Arc::new(key),
-                origin: p.origin.clone(),
-            })
-        })
-        .collect::<Result<Vec<_>, TlsError>>()?;
-
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(TlsError::Config)?
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(SniResolver { entries }));
-    config.alpn_protocols = ALPN_PROTOCOLS.iter().map(|p| p.to_vec()).collect();
-    Ok(Arc::new(config))
 }
 
 /// The *ring* crypto provider, the only one this crate uses.
@@ -241,89 +183,3 @@ pub(crate) fn pem_error(e: &pem::Error, origin: &str, what: &'static str) -> Tls
         reason,
     }
 }
-
-/// One configured pair, ready to serve.
-struct SniEntry {
-    key: Arc<CertifiedKey>,
-    origin: String,
-}
-
-/// Chooses a certificate by SNI.
-///
-/// Order matters: the first pair valid for the requested name wins, and the
-/// first pair overall is the fallback. No per-name cache is kept: matching
-/// re-parses each end-entity certificate (microseconds, far below the cost of
-/// the handshake's own signature), which keeps the resolver lock-free and
-/// immune to cache-filling with random SNI values.
-struct SniResolver {
-    entries: Vec<SniEntry>,
-}
-
-impl fmt::Debug for SniResolver {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SniResolver")
-            .field(
-                "origins",
-                &self.entries.iter().map(|e| &e.origin).collect::<Vec<_>>(),
-            )
-            .finish()
-    }
-}
-
-impl SniResolver {
-    /// The entry to serve for `name`.
-    ///
-    /// Among the entries whose certificate is valid for `name`, the first
-    /// whose key can sign with a scheme the client offered wins; if none can,
-    /// the first valid one (the handshake then fails cleanly). With no
-    /// valid entry, the first entry overall.
-    fn select(&self, name: &str, schemes: &[SignatureScheme]) -> Option<&SniEntry> {
-        let first = self.entries.first()?;
-        if self.entries.len() == 1 {
-            return Some(first);
-        }
-        let Ok(server_name) = ServerName::try_from(name) else {
-            return Some(first);
-        };
-        let mut matching = self
-            .entries
-            .iter()
-            .filter(|e| cert_valid_for(&e.key, &server_name));
-        let Some(first_match) = matching.next() else {
-            return Some(first);
-        };
-        if first_match.key.key.choose_scheme(schemes).is_some() {
-            return Some(first_match);
-        }
-        Some(
-            matching
-                .find(|e| e.key.key.choose_scheme(schemes).is_some())
-                .unwrap_or(first_match),
-        )
-    }
-}
-
-/// Whether the end-entity certificate of `key` covers `name`.
-fn cert_valid_for(key: &CertifiedKey, name: &ServerName<'_>) -> bool {
-    let Ok(ee_der) = key.end_entity_cert() else {
-        return false;
-    };
-    match webpki::EndEntityCert::try_from(ee_der) {
-        Ok(ee) => ee.verify_is_valid_for_subject_name(name).is_ok(),
-        Err(_) => false,
-    }
-}
-
-impl ResolvesServerCert for SniResolver {
-    fn resolve(&self, client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let entry = match client_hello.server_name() {
-            Some(name) => self.select(name, client_hello.signature_schemes()),
-            None => self.entries.first(),
-        };
-        entry.map(|e| Arc::clone(&e.key))
-    }
-}
-
-#[cfg(test)]
-#[path = "tls_tests.rs"]
-mod tests;

@@ -12,7 +12,7 @@ use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use super::*;
-use crate::proxy::tls::{UpstreamTls, build_client_config};
+use crate::tls::upstream::{UpstreamTls, build_client_config};
 
 /// A test CA that signs leaf certificates.
 struct Ca {
