@@ -83,7 +83,7 @@ fn proxy(storage: &str, upstream: SocketAddr) -> (SocketAddr, String) {
         rt.block_on(async move {
             portcullis::install_crypto_provider();
             let app = portcullis::App::new(config).expect("app");
-            app.auth.start_store().await;
+            app.start().await;
             let mut session = Session::hypothetical(
                 "00u-bench".into(),
                 Some("bench@example.com".into()),
@@ -92,8 +92,12 @@ fn proxy(storage: &str, upstream: SocketAddr) -> (SocketAddr, String) {
             );
             session.id = portcullis::seal::random_token(32);
             session.expires_at = portcullis::clock::now() + 3600;
-            app.auth.store.put(session.clone()).await.expect("put");
-            let set_cookie = app.auth.cookies.session_cookie(&session.id, 3600);
+            app.sessions
+                .store()
+                .put(session.clone())
+                .await
+                .expect("put");
+            let set_cookie = app.sessions.cookies().session_cookie(&session.id, 3600);
             let cookie = set_cookie
                 .to_str()
                 .expect("cookie")
@@ -101,11 +105,11 @@ fn proxy(storage: &str, upstream: SocketAddr) -> (SocketAddr, String) {
                 .next()
                 .expect("cookie pair")
                 .to_owned();
-            let server = portcullis::Server::bind(app).await.expect("bind");
+            let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let server = portcullis::Server::bind(app, workers).await.expect("bind");
             let addr = server.local_addr().expect("address");
             tx.send((addr, cookie)).expect("send");
-            let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-            server.serve_workers(workers, std::future::pending()).await;
+            server.serve(std::future::pending()).await;
         });
     });
     rx.recv_timeout(Duration::from_secs(30))

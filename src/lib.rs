@@ -6,18 +6,24 @@
 //! 1. **accept** ([`server`]): TLS, HTTP/1.1 and HTTP/2, limits, graceful drain;
 //! 2. **match_route** ([`routes`]): one canonical request view, internal endpoints, then
 //!    user routes by host;
-//! 3. **load_session**: the user's session (sign-in);
+//! 3. **load_session** ([`session`]): the user's session, refreshed when due;
 //! 4. **authorize** ([`policy`]): the route's policy decides;
 //! 5. **forward** ([`proxy`]): header hygiene, streaming to a pooled upstream.
 //!
-//! [`respond`] is the one place errors become responses. [`config`] turns
-//! `config.yaml` and the environment into a validated [`config::Config`].
+//! The stages call services below them — [`signin`] (the sign-in flow and its
+//! endpoints), [`oidc`] (the identity provider), [`directory`] (Okta groups),
+//! [`identity`] (the signed assertion) — and everything stands on a ground floor of
+//! shared vocabulary: [`config`], [`error`] and [`respond`] (the one place errors
+//! become responses), [`context`], [`telemetry`], [`clock`], [`seal`], [`tls`] and
+//! [`body`]. Dependencies point down only; the README's "Layout" section has the floors.
 
 pub mod body;
 pub mod clock;
 pub mod config;
+pub mod context;
 pub mod demo;
 pub mod directory;
+pub mod error;
 pub mod identity;
 pub mod oidc;
 pub mod pipeline;
@@ -28,6 +34,7 @@ pub mod routes;
 pub mod seal;
 pub mod server;
 pub mod session;
+pub mod signin;
 pub mod telemetry;
 pub mod tls;
 
@@ -40,7 +47,7 @@ pub use server::Server;
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// The application could not be built (upstream TLS, signing key).
+    /// The application could not be built (session store, signing key).
     #[error(transparent)]
     App(#[from] pipeline::AppError),
     /// Listening failed.
@@ -54,23 +61,23 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// Binds every listener for `config` and returns the server, ready to [`Server::serve`].
-pub async fn bind(config: Config) -> Result<Server, StartError> {
+/// Binds every listener for `config` with `workers` workers (threads) and returns the
+/// server, ready to [`Server::serve`].
+pub async fn bind(config: Config, workers: usize) -> Result<Server, StartError> {
     install_crypto_provider();
     let app = App::new(config)?;
-    app.auth.start_store().await;
-    app.auth.start_discovery().await;
-    Ok(Server::bind(app).await?)
+    app.start().await;
+    Ok(Server::bind(app, workers).await?)
 }
 
 /// Runs the proxy until `shutdown` resolves, then drains in-flight requests.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
-    let server = bind(config).await?;
+    // Thread per core: one worker per available CPU.
+    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let server = bind(config, workers).await?;
     if let Some(addr) = server.local_addr() {
         tracing::info!(%addr, "listening");
     }
-    // Thread per core: one worker per available CPU.
-    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    server.serve_workers(workers, shutdown).await;
+    server.serve(shutdown).await;
     Ok(())
 }

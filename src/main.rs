@@ -141,58 +141,58 @@ fn check(given: Option<&Path>) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    let table = portcullis::routes::RouteTable::new(loaded.config.routes.clone());
-    let mut warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
-    for route in table.routes() {
-        if route.policy.can_never_allow() {
-            warnings.push(format!(
-                "{}: its policy can never allow anyone",
-                route.spec.name
-            ));
-        }
-    }
-    if matches!(loaded.config.auth.storage, config::auth::Storage::Redis(_)) {
-        for key in loaded.config.auth.per_process_secrets() {
-            warnings.push(format!(
-                "databroker_storage_type is redis, but {key} is not set: every replica would \
-                 generate its own, so a session made by one replica would not work on another. \
-                 Give all replicas the same {key} (`portcullis gen-secret`)."
-            ));
-        }
-    }
-    for (later, earlier) in table.shadowed() {
-        warnings.push(format!(
-            "{} is never used: {} (earlier, same host) matches every path it matches",
-            later.spec.name, earlier.spec.name
-        ));
-    }
-    for w in &warnings {
+    for w in portcullis::pipeline::check_warnings(&loaded) {
         println!("warning: {w}");
     }
-    println!("configuration OK: {} route(s)", table.routes().len());
+    println!("configuration OK: {} route(s)", loaded.config.routes.len());
     Ok(ExitCode::SUCCESS)
 }
 
 fn explain(given: Option<&Path>, args: &ExplainArgs) -> anyhow::Result<ExitCode> {
-    use portcullis::policy::{Input, Outcome};
-    use portcullis::routes::normalize;
+    use portcullis::pipeline::{Answer, Question};
     let loaded = load(given)?;
-    let table = portcullis::routes::RouteTable::new(loaded.config.routes);
     let url = url::Url::parse(&args.url).context("--url is not a URL")?;
-    let tls = url.scheme() == "https";
-    let authority = match url.port() {
-        Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
-        None => url.host_str().unwrap_or_default().to_owned(),
+    let method = http::Method::from_bytes(args.method.to_ascii_uppercase().as_bytes())
+        .context("--method")?;
+    let question = Question {
+        url,
+        method,
+        user: user_of(args)?,
+        client_ip: args.ip,
     };
-    let (host, port) =
-        normalize::host(&authority, tls).map_err(|e| anyhow::anyhow!("--url: {e}"))?;
-    let path = normalize::path(url.path())
-        .map_err(|e| anyhow::anyhow!("--url: {e} (the proxy answers 400)"))?;
-    let Some(route) = table.find(&host, port, &path) else {
-        println!("route: none (the proxy answers 404)");
-        return Ok(ExitCode::FAILURE);
-    };
-    println!("route: {}", route.spec.name);
+    match portcullis::pipeline::explain(&loaded.config, &question) {
+        Answer::BadRequest(why) => {
+            println!("route: none (the proxy answers 400: {why})");
+            Ok(ExitCode::FAILURE)
+        }
+        Answer::Internal => {
+            println!("route: none (one of the proxy's own endpoints answers)");
+            Ok(ExitCode::SUCCESS)
+        }
+        Answer::NoRoute => {
+            println!("route: none (the proxy answers 404)");
+            Ok(ExitCode::FAILURE)
+        }
+        Answer::Decided {
+            route,
+            decision,
+            reason,
+        } => {
+            println!("route: {route}");
+            println!("decision: {decision}");
+            println!("because: {reason}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Answer::GroupsUnverified { route } => {
+            println!("route: {route}");
+            println!("decision: deny (503: the user's groups are unverified)");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// The hypothetical user of `policy explain`, when any user flag is given.
+fn user_of(args: &ExplainArgs) -> anyhow::Result<Option<portcullis::session::Session>> {
     let mut claims = serde_json::Map::new();
     for pair in &args.claim {
         let (k, v) = pair.split_once('=').context("--claim takes name=value")?;
@@ -209,7 +209,7 @@ fn explain(given: Option<&Path>, args: &ExplainArgs) -> anyhow::Result<ExitCode>
         || args.user.is_some()
         || !args.groups.is_empty()
         || !claims.is_empty();
-    let session = signed_in.then(|| {
+    Ok(signed_in.then(|| {
         let sub = args
             .user
             .clone()
@@ -221,28 +221,7 @@ fn explain(given: Option<&Path>, args: &ExplainArgs) -> anyhow::Result<ExitCode>
             args.groups.clone(),
             claims,
         )
-    });
-    let method = http::Method::from_bytes(args.method.to_ascii_uppercase().as_bytes())
-        .context("--method")?;
-    let input = Input {
-        user: session.as_ref(),
-        method: &method,
-        path: &path,
-        client_ip: args.ip,
-        cors_preflight: false,
-        now: portcullis::clock::now(),
-    };
-    let decision = route.policy.evaluate(&input);
-    println!(
-        "decision: {}",
-        match decision.outcome {
-            Outcome::Allow => "allow",
-            Outcome::Deny => "deny",
-            Outcome::SignIn => "sign-in",
-        }
-    );
-    println!("because: {}", route.policy.explain_decision(&decision));
-    Ok(ExitCode::SUCCESS)
+    }))
 }
 
 fn demo(given: Option<&Path>) -> anyhow::Result<ExitCode> {

@@ -1,171 +1,17 @@
-//! The one place that turns errors into responses.
+//! The one place that turns errors into responses, and the pages of ours (ground
+//! floor).
 //!
-//! Every stage returns a typed [`ProxyError`]; [`error_response`] maps it to a status and
-//! a safe body — an HTML page for browsers, JSON for API clients (chosen by `Accept`) —
-//! with the request id on every error. Details go to the log, never to the client.
+//! Every stage returns a typed [`ProxyError`]; [`error_response`] maps it to its status
+//! and a safe body — an HTML page for browsers, JSON for API clients (chosen by
+//! `Accept`) — with the request id on every error. Details go to the log, never to the
+//! client. [`html_page`] is the one page layout; [`escape`] guards every value in it.
 
 use http::header::{self, HeaderValue};
 use http::{HeaderMap, Response, StatusCode};
 
 use crate::body::ResponseBody;
 use crate::config::headers::HeaderList;
-use crate::routes::RequestError;
-
-/// Everything that can end a request early.
-#[derive(Debug, thiserror::Error)]
-pub enum ProxyError {
-    /// The request could not be understood (path, host…): 400.
-    #[error("bad request: {0}")]
-    BadRequest(#[from] RequestError),
-    /// No route for this host and path: 404.
-    #[error("no route")]
-    NotFound,
-    /// An internal endpoint called with the wrong method: 405.
-    #[error("method not allowed")]
-    MethodNotAllowed,
-    /// The route needs a signed-in user and sign-in is not configured: 401.
-    #[error("sign-in is not configured")]
-    SignInNotConfigured,
-    /// The route needs a signed-in user and there is none: 401 (browsers are sent to
-    /// sign in before this is rendered).
-    #[error("not signed in")]
-    Unauthenticated,
-    /// Signed in (as the given user, when known), but not allowed: 403.
-    #[error("forbidden")]
-    Forbidden(Option<String>),
-    /// The route depends on groups the directory cannot confirm right now: 503.
-    #[error("groups could not be verified")]
-    GroupsUnverified,
-    /// A form body was too large or unreadable: 400.
-    #[error("bad form body")]
-    BadForm,
-    /// A sign-in step failed.
-    #[error("sign-in failed: {0}")]
-    SignIn(#[from] crate::oidc::SignInError),
-    /// The upstream refused or failed the connection: 502.
-    #[error("upstream unavailable: {0}")]
-    UpstreamUnavailable(String),
-    /// The upstream did not answer in time: 504.
-    #[error("upstream timeout")]
-    UpstreamTimeout,
-    /// A bug or impossible state on our side: 500.
-    #[error("internal error: {0}")]
-    Internal(&'static str),
-}
-
-impl ProxyError {
-    /// The HTTP status of this error.
-    pub fn status(&self) -> StatusCode {
-        match self {
-            ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ProxyError::NotFound => StatusCode::NOT_FOUND,
-            ProxyError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ProxyError::SignInNotConfigured | ProxyError::Unauthenticated => {
-                StatusCode::UNAUTHORIZED
-            }
-            ProxyError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ProxyError::GroupsUnverified => StatusCode::SERVICE_UNAVAILABLE,
-            ProxyError::BadForm => StatusCode::BAD_REQUEST,
-            ProxyError::SignIn(e) => sign_in_status(e),
-            ProxyError::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
-            ProxyError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
-            ProxyError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    /// A short, safe explanation for the person or program that made the request.
-    fn public_message(&self) -> (&'static str, &'static str) {
-        match self {
-            ProxyError::BadRequest(_) => ("Bad request", "The request could not be understood."),
-            ProxyError::NotFound => ("Not found", "There is no application at this address."),
-            ProxyError::MethodNotAllowed => (
-                "Method not allowed",
-                "This address does not accept that method.",
-            ),
-            ProxyError::SignInNotConfigured => (
-                "Sign-in required",
-                "This application needs a signed-in user, but sign-in is not configured on this proxy yet.",
-            ),
-            ProxyError::Unauthenticated => {
-                ("Sign-in required", "This application needs you to sign in.")
-            }
-            ProxyError::Forbidden(_) => (
-                "Access denied",
-                "You are signed in, but not allowed to use this application.",
-            ),
-            ProxyError::BadForm => ("Bad request", "The form could not be read."),
-            ProxyError::GroupsUnverified => (
-                "Groups could not be verified",
-                "This application depends on your group memberships, and the directory cannot confirm them right now. Try again in a few minutes.",
-            ),
-            ProxyError::SignIn(e) => sign_in_message(e),
-            ProxyError::UpstreamUnavailable(_) => (
-                "Application unavailable",
-                "The application behind this address could not be reached. Try again in a moment.",
-            ),
-            ProxyError::UpstreamTimeout => (
-                "Application timed out",
-                "The application behind this address did not answer in time.",
-            ),
-            ProxyError::Internal(_) => (
-                "Something went wrong",
-                "The proxy could not handle this request.",
-            ),
-        }
-    }
-}
-
-fn sign_in_status(e: &crate::oidc::SignInError) -> StatusCode {
-    use crate::oidc::SignInError::*;
-    match e {
-        NotConfigured => StatusCode::UNAUTHORIZED,
-        ProviderUnavailable | Store(_) => StatusCode::SERVICE_UNAVAILABLE,
-        Provider { error, .. } if error == "access_denied" || error == "unauthorized_client" => {
-            StatusCode::UNAUTHORIZED
-        }
-        TokenExchange(_) => StatusCode::BAD_GATEWAY,
-        Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        _ => StatusCode::BAD_REQUEST,
-    }
-}
-
-fn sign_in_message(e: &crate::oidc::SignInError) -> (&'static str, &'static str) {
-    use crate::oidc::SignInError::*;
-    match e {
-        NotConfigured => (
-            "Sign-in required",
-            "Sign-in is not configured on this proxy yet.",
-        ),
-        ProviderUnavailable => (
-            "Sign-in unavailable",
-            "The identity provider cannot be reached right now. Try again in a minute.",
-        ),
-        Provider { .. } => (
-            "Sign-in refused",
-            "The identity provider did not sign you in.",
-        ),
-        StateMismatch | StateReplayed | BadCallback(_) | BadLink => (
-            "Sign-in link no longer valid",
-            "This sign-in link was already used or does not belong to this browser. Start again from the application.",
-        ),
-        StateExpired => (
-            "Sign-in took too long",
-            "The sign-in expired before it finished. Start again from the application.",
-        ),
-        TokenExchange(_) | BadToken(_) | Userinfo(_) => (
-            "Sign-in could not be verified",
-            "The identity provider's answer could not be verified, so you were not signed in.",
-        ),
-        Store(_) => (
-            "Sessions unavailable",
-            "The proxy cannot reach its session store right now, so it cannot sign you in or out. Try again in a minute.",
-        ),
-        Internal(_) => (
-            "Something went wrong",
-            "The proxy could not complete the sign-in.",
-        ),
-    }
-}
+use crate::error::{ProxyError, SignInFailure};
 
 /// Whether the client prefers HTML (a browser) over JSON (an API client).
 pub fn wants_html(headers: &HeaderMap) -> bool {
@@ -198,9 +44,10 @@ pub fn error_response(
     let (title, message) = err.public_message();
     let detail = match err {
         // The provider's own words, escaped, help the user more than ours.
-        ProxyError::SignIn(crate::oidc::SignInError::Provider { error, description }) => {
-            Some(format!("{error}: {}", description.as_deref().unwrap_or("")))
-        }
+        ProxyError::SignIn {
+            failure: SignInFailure::Refused { error, description },
+            ..
+        } => Some(format!("{error}: {}", description.as_deref().unwrap_or(""))),
         // Who the user is signed in as — never the policy itself.
         ProxyError::Forbidden(Some(who)) => Some(format!("Signed in as {who}")),
         _ => None,
@@ -296,7 +143,7 @@ background:#fff;cursor:pointer}button:hover{background:#eef0f4}";
 /// The one useful next step after an error, as HTML.
 fn next_step(err: &ProxyError) -> &'static str {
     match err {
-        ProxyError::SignIn(_) | ProxyError::Unauthenticated => {
+        ProxyError::SignIn { .. } | ProxyError::Unauthenticated => {
             "<p><a href=\"/\">Sign in again</a></p>"
         }
         ProxyError::Forbidden(_) => {
@@ -363,14 +210,6 @@ mod tests {
         assert!(!wants_html(&accept("application/json, text/html")));
         assert!(!wants_html(&accept("text/html;q=0")));
         assert!(!wants_html(&HeaderMap::new()));
-    }
-
-    #[test]
-    fn statuses() {
-        assert_eq!(ProxyError::NotFound.status(), 404);
-        assert_eq!(ProxyError::UpstreamTimeout.status(), 504);
-        assert_eq!(ProxyError::UpstreamUnavailable("x".into()).status(), 502);
-        assert_eq!(ProxyError::SignInNotConfigured.status(), 401);
     }
 
     #[test]

@@ -133,7 +133,7 @@ impl Demo {
         let app_listener = listen("demo app", plan.app_addr).await?;
         let idp = Running::spawn(idp_listener, plan.idp_addr, provider);
         // The provider is serving, so the proxy's discovery succeeds at once.
-        let server = crate::bind(loaded.config).await?;
+        let server = crate::bind(loaded.config, 1).await?;
         let proxy_addr = server.local_addr().unwrap_or(plan.proxy_addr);
         let app = app::EchoApp::new(&format!("http://{proxy_addr}"), plan.routes.clone())?;
         let app = Running::spawn(app_listener, plan.app_addr, Arc::new(app));

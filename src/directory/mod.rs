@@ -27,10 +27,9 @@ use std::sync::Arc;
 
 pub use cache::{GroupCache, Membership};
 pub use okta::OktaDirectory;
-pub use shared::SharedGroups;
+pub use shared::{SharedFuture, SharedGroups, SharedStore};
 
 use crate::config::auth::{Idp, Provider};
-use crate::session::redis::RedisStore;
 
 /// A future returned by a [`GroupSource`].
 pub type GroupsFuture<'a> =
@@ -113,9 +112,9 @@ pub fn group_keys(groups: &[Group]) -> Arc<[String]> {
 /// come from the token's groups claim only).
 ///
 /// Each API request is bounded by `idp_refresh_directory_timeout`, and so is each
-/// lookup as a whole (all pages and rate-limit waits). With `shared` (the Redis store),
+/// lookup as a whole (all pages and rate-limit waits). With `shared` (the session store's Redis),
 /// answers are shared by every replica ([`SharedGroups`]).
-pub fn from_idp(idp: &Idp, shared: Option<&RedisStore>) -> Option<Arc<GroupCache>> {
+pub fn from_idp(idp: &Idp, shared: Option<Arc<dyn SharedStore>>) -> Option<Arc<GroupCache>> {
     if idp.provider != Some(Provider::Okta) {
         return None;
     }
@@ -131,7 +130,7 @@ pub fn from_idp(idp: &Idp, shared: Option<&RedisStore>) -> Option<Arc<GroupCache
     let source: Arc<dyn GroupSource> = match shared {
         Some(store) => Arc::new(SharedGroups::new(
             okta,
-            store.clone(),
+            store,
             idp.refresh_directory_interval.as_secs().max(1),
             idp.refresh_directory_max_staleness.as_secs().max(1),
         )),

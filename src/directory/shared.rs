@@ -1,4 +1,4 @@
-//! Directory answers shared by every replica through Redis.
+//! Directory answers shared by every replica through the session store's Redis.
 //!
 //! [`SharedGroups`] wraps the real [`GroupSource`] (Okta): a lookup first reads the
 //! sealed answer another replica stored less than `interval` ago, and only asks the
@@ -13,13 +13,27 @@ use serde::{Deserialize, Serialize};
 
 use super::{DirectoryError, Group, GroupSource, GroupsFuture};
 use crate::clock;
-use crate::session::redis::RedisStore;
+
+/// A future of a [`SharedStore`].
+pub type SharedFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// Where replicas share directory answers: sealed values under keyed names, each with
+/// a time to live. The session store's Redis implements it; failures read as "no
+/// shared answer" (best effort: every replica can still ask the directory).
+pub trait SharedStore: Send + Sync + std::fmt::Debug {
+    /// The store's name for `id` of `kind` (never the id itself).
+    fn key(&self, kind: &str, id: &str) -> String;
+    /// The value under `key`, opened, if any.
+    fn get_sealed<'a>(&'a self, key: &'a str) -> SharedFuture<'a, Option<Vec<u8>>>;
+    /// Seals and stores `value` under `key` for `ttl` seconds.
+    fn put_sealed<'a>(&'a self, key: &'a str, value: &'a [u8], ttl: u64) -> SharedFuture<'a, ()>;
+}
 
 /// A [`GroupSource`] with a Redis-shared cache in front.
 #[derive(Debug)]
 pub struct SharedGroups {
     inner: Arc<dyn GroupSource>,
-    store: RedisStore,
+    store: Arc<dyn SharedStore>,
     /// Seconds a shared answer counts as current.
     interval: u64,
     /// Seconds a shared answer is kept.
@@ -35,7 +49,12 @@ struct Stored {
 impl SharedGroups {
     /// Shares `inner`'s answers through `store`; answers younger than `interval`
     /// seconds are reused, kept for `keep` seconds.
-    pub fn new(inner: Arc<dyn GroupSource>, store: RedisStore, interval: u64, keep: u64) -> Self {
+    pub fn new(
+        inner: Arc<dyn GroupSource>,
+        store: Arc<dyn SharedStore>,
+        interval: u64,
+        keep: u64,
+    ) -> Self {
         Self {
             inner,
             store,
@@ -45,7 +64,7 @@ impl SharedGroups {
     }
 
     async fn shared(&self, key: &str) -> Option<Vec<Group>> {
-        let bytes = self.store.get_sealed(key).await.ok()??;
+        let bytes = self.store.get_sealed(key).await?;
         let stored: Stored = serde_json::from_slice(&bytes).ok()?;
         (clock::now().saturating_sub(stored.fetched_at) < self.interval).then_some(stored.groups)
     }
@@ -58,7 +77,7 @@ impl SharedGroups {
         };
         if let Ok(bytes) = serde_json::to_vec(&stored) {
             // Best effort: the others will ask the directory themselves.
-            let _ = self.store.put_sealed(key, &bytes, self.keep).await;
+            self.store.put_sealed(key, &bytes, self.keep).await;
         }
         Ok(stored.groups)
     }

@@ -17,7 +17,7 @@ use openidconnect::{
 use tokio::time::Instant;
 use url::Url;
 
-use crate::config::auth::TokenAuthMethod;
+use crate::config::auth::{Idp, TokenAuthMethod};
 
 /// The OAuth client type once built from discovery.
 pub type Client = CoreClient<
@@ -216,6 +216,37 @@ impl Provider {
             TokenAuthMethod::ClientSecretBasic => AuthType::BasicAuth,
             TokenAuthMethod::ClientSecretPost => AuthType::RequestBody,
         })
+    }
+
+    /// The provider of the configured `idp_*` settings; `None` when sign-in is not
+    /// configured (no provider kind, issuer or client id).
+    pub fn from_config(idp: &Idp) -> Option<Arc<Self>> {
+        match (&idp.issuer, &idp.client_id) {
+            (Some(issuer), Some(client_id)) if idp.provider.is_some() => Some(Arc::new(Self::new(
+                issuer.clone(),
+                client_id.clone(),
+                idp.client_secret.as_ref().map(|s| s.expose().to_owned()),
+                idp.token_endpoint_auth_method,
+            ))),
+            _ => None,
+        }
+    }
+
+    /// Discovers the provider: one attempt now (at most 10 s), so a reachable provider
+    /// is ready before the first request; if it fails, retries continue in the
+    /// background while public routes are served.
+    pub async fn start_discovery(self: &Arc<Self>) {
+        match tokio::time::timeout(Duration::from_secs(10), self.discover()).await {
+            Ok(Ok(_)) => tracing::info!(issuer = %self.issuer, "identity provider discovered"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "identity provider discovery failed; retrying in the background");
+                tokio::spawn(self.clone().discover_until_ready());
+            }
+            Err(_) => {
+                tracing::warn!("identity provider discovery timed out; retrying in the background");
+                tokio::spawn(self.clone().discover_until_ready());
+            }
+        }
     }
 
     /// Keeps trying discovery with exponential backoff (1 s … 60 s) until it succeeds.

@@ -4,6 +4,7 @@
 //! string, list, date and time matchers the criteria use; [`compile`] turns a route's
 //! access settings into a [`CompiledPolicy`], and [`eval`] decides requests with it.
 
+mod authorize;
 mod calendar;
 mod caseless;
 pub mod compile;
@@ -14,5 +15,6 @@ mod legacy;
 pub mod matcher;
 pub mod ppl;
 
+pub use authorize::{Verdict, authorize, decide, is_cors_preflight};
 pub use compile::CompiledPolicy;
 pub use eval::{Decision, Input, Outcome, Reason};

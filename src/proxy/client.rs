@@ -2,7 +2,7 @@
 //! general clients, one per distinct TLS setting, for everything else.
 //!
 //! Plain `http://` upstreams (the common case behind a proxy) go through
-//! [`Http1Pool`]: one pool per [`Upstreams`], with one slot per distinct upstream
+//! [`Http1Pool`]: one pool per [`UpstreamClients`], with one slot per distinct upstream
 //! authority, shared by every route that names it. `https://` upstreams (TLS, ALPN
 //! `h2`) and `h2c://` upstreams use hyper-util's pooled client. Routes whose upstream
 //! TLS settings (and HTTP/2-prior-knowledge choice) are equal share one such client
@@ -37,7 +37,7 @@ const MAX_IDLE_PER_UPSTREAM: usize = 256;
 
 /// Every route's upstream clients, indexed by route id.
 #[derive(Debug, Clone, Default)]
-pub struct Upstreams {
+pub struct UpstreamClients {
     by_route: Vec<RouteClient>,
 }
 
@@ -69,7 +69,7 @@ impl RouteClient {
     }
 }
 
-impl Upstreams {
+impl UpstreamClients {
     /// Builds the clients for every route in `table`.
     pub fn new(table: &RouteTable) -> Result<Self, TlsError> {
         let mut shared: HashMap<(UpstreamTls, bool), Arc<UpstreamClient>> = HashMap::new();

@@ -20,9 +20,9 @@ use super::pool::UpstreamBody;
 use super::timed::TimedBody;
 use crate::body::ResponseBody;
 use crate::config::route::HostHeader;
+use crate::error::ProxyError;
 use crate::identity::TemplateContext;
 use crate::identity::inject::Identity;
-use crate::respond::ProxyError;
 use crate::routes::{RequestView, Route, rewrite};
 use crate::session::Session;
 
@@ -165,13 +165,13 @@ pub async fn forward(
                 .send(slot, req)
                 .await
                 .map(|(response, lease)| (response, Some(lease)))
-                .map_err(|e| crate::telemetry::error_chain(&e)),
+                .map_err(crate::body::BoxError::from),
             None => client
                 .general()
                 .request(req)
                 .await
                 .map(|response| (response, None))
-                .map_err(|e| crate::telemetry::error_chain(&e)),
+                .map_err(crate::body::BoxError::from),
         }
     };
     let result = match spec.timeout {

@@ -7,5 +7,5 @@ pub mod headers;
 pub mod pool;
 pub mod timed;
 
-pub use client::Upstreams;
+pub use client::UpstreamClients;
 pub use forward::{ForwardContext, forward};

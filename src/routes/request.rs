@@ -13,6 +13,7 @@ use http::{HeaderMap, Method, Request, header};
 use ipnet::IpNet;
 
 use super::normalize::{self, NormalizeError};
+use crate::error::ProxyError;
 
 /// The canonical view of one request.
 #[derive(Debug, Clone)]
@@ -73,6 +74,12 @@ pub enum RequestError {
     /// Several `Host` headers.
     #[error("more than one Host header")]
     DuplicateHost,
+}
+
+impl From<RequestError> for ProxyError {
+    fn from(e: RequestError) -> Self {
+        ProxyError::BadRequest(Box::new(e))
+    }
 }
 
 /// Builds the canonical view of `req`, received on a connection from `peer`.

@@ -50,7 +50,7 @@ pub struct Job {
     /// The application.
     pub app: Arc<App>,
     /// This worker's upstream clients.
-    pub upstreams: Arc<crate::proxy::Upstreams>,
+    pub upstreams: Arc<crate::proxy::UpstreamClients>,
     /// The HTTP builder.
     pub builder: auto::Builder<TokioExecutor>,
     /// TLS, unless `insecure_server`.

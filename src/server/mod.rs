@@ -1,8 +1,9 @@
 //! Stage 1, **accept**: listeners, TLS, HTTP/1.1 and HTTP/2, connection limits and
 //! graceful shutdown.
 //!
-//! [`Server::bind`] opens every socket up front (so callers learn the real addresses,
-//! and a port conflict fails at start); [`Server::serve`] accepts until the shutdown
+//! [`Server::bind`] opens every socket and builds every worker's upstream clients up
+//! front (so callers learn the real addresses, and a port conflict or an unusable
+//! upstream fails at start); [`Server::serve`] accepts until the shutdown
 //! future resolves, then stops accepting and lets in-flight requests finish for at most
 //! `timeout_shutdown`.
 
@@ -19,6 +20,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 
 use crate::pipeline::App;
+use crate::proxy::UpstreamClients;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -34,11 +36,16 @@ pub enum ServerError {
     /// The TLS configuration is unusable.
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    /// A worker's upstream clients could not be built.
+    #[error("upstream clients: {0}")]
+    Upstreams(#[source] crate::tls::TlsError),
 }
 
 /// A bound, not yet serving, proxy.
 pub struct Server {
     app: Arc<App>,
+    /// One set of upstream clients (and pools) per worker, the first for this runtime.
+    clients: Vec<UpstreamClients>,
     listener: TcpListener,
     acceptor: Option<TlsAcceptor>,
     redirect: Option<TcpListener>,
@@ -53,8 +60,14 @@ impl std::fmt::Debug for Server {
 }
 
 impl Server {
-    /// Binds the main listener (and `http_redirect_addr`, if set).
-    pub async fn bind(app: App) -> Result<Self, ServerError> {
+    /// Binds the main listener (and `http_redirect_addr`, if set) and builds the
+    /// upstream clients of `workers` workers: a worker that could not have its clients
+    /// is a start-up error, never a worker that silently drops its connections.
+    pub async fn bind(app: App, workers: usize) -> Result<Self, ServerError> {
+        let clients = (0..workers.max(1))
+            .map(|_| UpstreamClients::new(&app.table))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ServerError::Upstreams)?;
         let settings = &app.config.server;
         let acceptor = if settings.insecure {
             None
@@ -70,6 +83,7 @@ impl Server {
         };
         Ok(Self {
             app: Arc::new(app),
+            clients,
             listener,
             acceptor,
             redirect,
@@ -86,17 +100,12 @@ impl Server {
         self.redirect.as_ref().and_then(|l| l.local_addr().ok())
     }
 
-    /// Serves until `shutdown` resolves, then drains — on the current runtime only (one
-    /// worker). Tests use this; `portcullis run` uses [`Server::serve_workers`].
+    /// Serves until `shutdown` resolves, then drains. Thread per core: the current
+    /// runtime accepts and serves its share; every other worker has its own thread,
+    /// single-threaded runtime and upstream connection pools, and receives accepted
+    /// connections round-robin — so a request, its connection and its upstream
+    /// connection stay on one thread.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
-        self.serve_workers(1, shutdown).await;
-    }
-
-    /// Serves with `workers` threads, thread per core: the current runtime accepts and
-    /// serves its share; every other worker has its own thread, single-threaded runtime
-    /// and upstream connection pools, and receives accepted connections round-robin — so
-    /// a request, its connection and its upstream connection stay on one thread.
-    pub async fn serve_workers(self, workers: usize, shutdown: impl Future<Output = ()>) {
         let (stop_tx, stop_rx) = watch::channel(false);
         let settings = self.app.config.server.clone();
         if let Some(listener) = self.redirect {
@@ -108,18 +117,20 @@ impl Server {
         }
         let mut handoffs = Vec::new();
         let mut threads = Vec::new();
-        for n in 1..workers.max(1) {
+        let mut clients = self.clients.into_iter();
+        let own = clients.next().unwrap_or_default();
+        for (n, upstreams) in clients.enumerate() {
             let (tx, rx) = mpsc::unbounded_channel::<(std::net::TcpStream, SocketAddr)>();
             let (app, acceptor, stop) = (self.app.clone(), self.acceptor.clone(), stop_rx.clone());
             let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
             let spawned = std::thread::Builder::new()
-                .name(format!("portcullis-worker-{n}"))
+                .name(format!("portcullis-worker-{}", n + 1))
                 .spawn(move || {
                     if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .build()
                     {
-                        runtime.block_on(serve_handed(app, rx, acceptor, stop));
+                        runtime.block_on(serve_handed(app, upstreams, rx, acceptor, stop));
                     }
                     let _ = done_tx.send(());
                 });
@@ -128,10 +139,9 @@ impl Server {
                 threads.push(done_rx);
             }
         }
-        let upstreams = Arc::new(self.app.upstreams.clone());
         let local = Local {
             app: self.app.clone(),
-            upstreams,
+            upstreams: Arc::new(own),
             acceptor: self.acceptor.clone(),
             stop: stop_rx,
         };
@@ -184,7 +194,7 @@ impl Server {
 /// What a worker needs to serve one connection.
 struct Local {
     app: Arc<App>,
-    upstreams: Arc<crate::proxy::Upstreams>,
+    upstreams: Arc<UpstreamClients>,
     acceptor: Option<TlsAcceptor>,
     stop: watch::Receiver<bool>,
 }
@@ -211,13 +221,11 @@ impl Local {
 /// lets its in-flight requests finish for at most `timeout_shutdown`.
 async fn serve_handed(
     app: Arc<App>,
+    upstreams: UpstreamClients,
     mut handed: mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>,
     acceptor: Option<TlsAcceptor>,
     stop: watch::Receiver<bool>,
 ) {
-    let Ok(upstreams) = crate::proxy::Upstreams::new(&app.table) else {
-        return;
-    };
     let settings = app.config.server.clone();
     let builder = conn::builder(&settings);
     let local = Local {

@@ -1,5 +1,6 @@
-//! Stage 3, **load_session**: the session cookie, the server-side session record and
-//! the store that keeps it.
+//! Stage 3, **load_session**: the session cookie, the server-side session record, the
+//! store that keeps it, and [`Sessions`], which loads a request's session (refreshing
+//! its tokens when due) from all of them.
 //!
 //! The cookie holds only a sealed, opaque session id ([`seal`]); tokens, claims and
 //! groups live in the [`Session`] record inside a [`SessionStore`]. A missing, tampered,
@@ -9,14 +10,36 @@
 pub mod cookies;
 pub mod local;
 pub mod redis;
+mod refresh;
+mod sessions;
 pub mod store;
 
 use serde::{Deserialize, Serialize};
 
 pub use cookies::CookieJar;
+pub use sessions::{Sessions, load_session};
 pub use store::{MemoryStore, RefreshLock, SessionStore, StoreError};
 
+use std::sync::Arc;
+
+use crate::config::auth::Storage;
 use crate::config::secret::Secret;
+
+/// The configured store (`databroker_storage_type`), plus the Redis handle when
+/// replicas share state through it (one-time markers and directory answers live there
+/// too).
+pub fn open_store(
+    storage: &Storage,
+    shared_secret: &[u8; 32],
+) -> Result<(Arc<dyn SessionStore>, Option<redis::RedisStore>), StoreError> {
+    Ok(match storage {
+        Storage::Memory => (Arc::new(MemoryStore::new()), None),
+        Storage::Redis(url) => {
+            let redis = redis::RedisStore::new(url, shared_secret)?;
+            (Arc::new(redis.clone()), Some(redis))
+        }
+    })
+}
 
 /// A signed-in user's session.
 #[derive(Clone, Debug, Serialize, Deserialize)]

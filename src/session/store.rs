@@ -11,6 +11,7 @@ use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 
 use super::Session;
+use crate::error::ProxyError;
 
 /// A boxed future, so the trait stays object-safe.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
@@ -20,6 +21,12 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>
 #[derive(Debug, thiserror::Error)]
 #[error("session store: {0}")]
 pub struct StoreError(pub String);
+
+impl From<StoreError> for ProxyError {
+    fn from(e: StoreError) -> Self {
+        ProxyError::SessionsUnavailable(Box::new(e))
+    }
+}
 
 /// A held refresh lock; give it back with [`SessionStore::unlock_refresh`].
 #[derive(Debug)]

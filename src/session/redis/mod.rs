@@ -452,3 +452,29 @@ impl RedisStore {
             .len()
     }
 }
+
+/// Directory answers are shared through the same Redis, sealed like sessions.
+impl crate::directory::SharedStore for RedisStore {
+    fn key(&self, kind: &str, id: &str) -> String {
+        RedisStore::key(self, kind, id)
+    }
+
+    fn get_sealed<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> crate::directory::SharedFuture<'a, Option<Vec<u8>>> {
+        Box::pin(async move { RedisStore::get_sealed(self, key).await.ok().flatten() })
+    }
+
+    fn put_sealed<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        ttl: u64,
+    ) -> crate::directory::SharedFuture<'a, ()> {
+        Box::pin(async move {
+            // Best effort: the others will ask the directory themselves.
+            let _ = RedisStore::put_sealed(self, key, value, ttl).await;
+        })
+    }
+}

@@ -49,11 +49,11 @@ impl TestProxy {
 
     /// Starts a proxy with `workers` worker threads, as `portcullis run` does.
     pub async fn start_config_workers(config: portcullis::Config, workers: usize) -> Self {
-        let server = portcullis::bind(config).await.expect("bind");
+        let server = portcullis::bind(config, workers).await.expect("bind");
         let addr = server.local_addr().unwrap();
         let redirect_addr = server.redirect_addr();
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.serve_workers(workers, async move {
+        let task = tokio::spawn(server.serve(async move {
             let _ = rx.await;
         }));
         Self {

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::{Authenticator, SignInError};
+use super::{SignIn, SignInError};
 use crate::clock;
 use crate::seal::random_token;
 
@@ -43,7 +43,7 @@ fn query_param(query: &str, key: &str) -> Option<String> {
     }
 }
 
-impl Authenticator {
+impl SignIn {
     /// `https://<authenticate host>/.pomerium/sign_in?pomerium_redirect_uri=<sealed>`.
     pub fn sign_in_link(&self, authenticate: &Url, return_url: &str) -> String {
         let link = SignInLink {

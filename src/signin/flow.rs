@@ -15,10 +15,10 @@ use openidconnect::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::id_token::{self, IdTokenError};
-use super::{Authenticator, SignInError};
+use super::{SignIn, SignInError};
 use crate::clock;
 use crate::config::secret::Secret;
+use crate::oidc::id_token;
 use crate::seal::random_token;
 use crate::session::{CookieJar, Session, Tokens};
 
@@ -53,7 +53,7 @@ pub struct Begin {
     pub cookies: Vec<HeaderValue>,
 }
 
-impl Authenticator {
+impl SignIn {
     /// Starts a sign-in that will come back to `redirect_uri` and then `return_url`.
     pub fn begin(
         &self,
@@ -96,12 +96,17 @@ impl Authenticator {
             redirect_uri: redirect_uri.to_owned(),
             created_at: now,
         };
-        let name = self.cookies.state_name(&state);
+        let name = self.sessions.cookies.state_name(&state);
         let sealed = self
+            .sessions
             .cookies
             .seal(&name, &serde_json::to_vec(&flow).unwrap_or_default());
         let mut cookies = self.evict_old_states(jar);
-        cookies.push(self.cookies.state_cookie(&name, &sealed, STATE_TTL));
+        cookies.push(
+            self.sessions
+                .cookies
+                .state_cookie(&name, &sealed, STATE_TTL),
+        );
         Ok(Begin {
             location: url.to_string(),
             cookies,
@@ -111,12 +116,13 @@ impl Authenticator {
     /// Deletes the oldest state cookies so that, with the new one, at most eight remain;
     /// unreadable or expired ones always go.
     fn evict_old_states(&self, jar: &CookieJar<'_>) -> Vec<HeaderValue> {
-        let prefix = self.cookies.state_prefix();
+        let prefix = self.sessions.cookies.state_prefix();
         let now = clock::now();
         let mut live: Vec<(u64, &str)> = Vec::new();
         let mut out = Vec::new();
         for (name, value) in jar.with_prefix(&prefix) {
             let created = self
+                .sessions
                 .cookies
                 .open(name, value)
                 .and_then(|b| serde_json::from_slice::<FlowState>(&b).ok())
@@ -124,7 +130,7 @@ impl Authenticator {
                 .filter(|t| now.saturating_sub(*t) < STATE_TTL);
             match created {
                 Some(t) => live.push((t, name)),
-                None => out.push(self.cookies.clear(name)),
+                None => out.push(self.sessions.cookies.clear(name)),
             }
         }
         live.sort_unstable();
@@ -132,7 +138,7 @@ impl Authenticator {
         out.extend(
             live.iter()
                 .take(excess)
-                .map(|(_, name)| self.cookies.clear(name)),
+                .map(|(_, name)| self.sessions.cookies.clear(name)),
         );
         out
     }
@@ -150,11 +156,11 @@ impl Authenticator {
             .get("state")
             .ok_or(SignInError::BadCallback("missing state"))?;
         let jar = CookieJar::from_headers(headers);
-        let name = self.cookies.state_name(state);
-        let clear = self.cookies.clear(&name);
+        let name = self.sessions.cookies.state_name(state);
+        let clear = self.sessions.cookies.clear(&name);
         let flow = jar
             .unique(&name)
-            .and_then(|v| self.cookies.open(&name, v))
+            .and_then(|v| self.sessions.cookies.open(&name, v))
             .and_then(|b| serde_json::from_slice::<FlowState>(&b).ok())
             .ok_or(SignInError::StateMismatch)?;
         // Compared in constant time (openidconnect hashes both sides).
@@ -199,12 +205,12 @@ impl Authenticator {
             .set_pkce_verifier(PkceCodeVerifier::new(flow.verifier.clone()))
             .request_async(&provider.http)
             .await
-            .map_err(|e| SignInError::TokenExchange(crate::telemetry::error_chain(&e)))?;
-        let id_token = response.id_token().ok_or(SignInError::BadToken(
-            "no ID token in the token response".into(),
-        ))?;
+            .map_err(|e| SignInError::TokenExchange(Box::new(e)))?;
+        let id_token = response
+            .id_token()
+            .ok_or(SignInError::Incomplete("ID token"))?;
         let nonce = Nonce::new(flow.nonce.clone());
-        let claims = self.verify_id_token(id_token, Some(&nonce)).await?;
+        let claims = provider.verify_id_token(id_token, Some(&nonce)).await?;
         let mut session = self.new_session(
             claims,
             id_token,
@@ -213,35 +219,9 @@ impl Authenticator {
             response.refresh_token().map(|r| r.secret().clone()),
         )?;
         self.merge_userinfo(&mut session).await?;
-        self.load_directory_groups(&mut session).await;
-        self.store
-            .put(session.clone())
-            .await
-            .map_err(|e| SignInError::Store(e.to_string()))?;
+        self.sessions.add_directory_groups(&mut session).await;
+        self.sessions.store.put(session.clone()).await?;
         Ok((session, flow.return_url, clear))
-    }
-
-    /// Verifies an ID token, refetching the keys once if it names an unknown key.
-    pub(super) async fn verify_id_token(
-        &self,
-        token: &CoreIdToken,
-        nonce: Option<&Nonce>,
-    ) -> Result<serde_json::Map<String, serde_json::Value>, SignInError> {
-        let provider = self.provider()?;
-        for attempt in 0..2 {
-            let discovered = provider
-                .discovered()
-                .ok_or(SignInError::ProviderUnavailable)?;
-            let client = provider.client(&discovered);
-            match id_token::verify(&client, token, nonce, &provider.client_id, clock::now()) {
-                Ok(claims) => return Ok(claims),
-                Err(IdTokenError::UnknownKey) if attempt == 0 && provider.refresh_keys().await => {
-                    continue;
-                }
-                Err(e) => return Err(SignInError::BadToken(e.to_string())),
-            }
-        }
-        Err(SignInError::BadToken("signed with an unknown key".into()))
     }
 
     fn new_session(
@@ -256,7 +236,7 @@ impl Authenticator {
         let sub = claims
             .get("sub")
             .and_then(|v| v.as_str())
-            .ok_or(SignInError::BadToken("no sub".into()))?
+            .ok_or(SignInError::Incomplete("sub"))?
             .to_owned();
         let issuer = claims
             .get("iss")
@@ -286,60 +266,8 @@ impl Authenticator {
             issued_at: now,
             expires_at: now + self.settings.cookie_expire,
         };
-        self.apply_claims(&mut session, claims);
+        self.sessions.apply_claims(&mut session, claims);
         Ok(session)
-    }
-
-    /// Merges claims into the session and derives email, name and groups from them.
-    pub(super) fn apply_claims(
-        &self,
-        session: &mut Session,
-        claims: serde_json::Map<String, serde_json::Value>,
-    ) {
-        for (k, v) in claims {
-            session.claims.insert(k, v);
-        }
-        let text = |k: &str| {
-            session
-                .claims
-                .get(k)
-                .and_then(|v| v.as_str())
-                .map(str::to_owned)
-        };
-        session.email = text("email");
-        session.name = text("name");
-        let mut groups = id_token::string_list(&session.claims, &self.settings.groups_claim);
-        groups.sort();
-        groups.dedup();
-        if session.email.is_none() && session.sub.matches('@').count() == 1 {
-            // Providers that send only `openid` often put the email in `sub`.
-            session.email = Some(session.sub.clone());
-        }
-        let directory: Vec<String> = session
-            .groups
-            .iter()
-            .filter(|g| !session.claim_groups.contains(g))
-            .cloned()
-            .collect();
-        session.claim_groups = groups;
-        session.set_directory_groups(&directory);
-    }
-
-    /// Adds the directory's groups (Okta) at sign-in. A failure does not stop the
-    /// sign-in: the session is marked unverified and group-gated routes fail closed.
-    async fn load_directory_groups(&self, session: &mut Session) {
-        let Some(cache) = &self.groups else { return };
-        match cache.load(&session.sub).await {
-            Ok(groups) => {
-                session.set_directory_groups(&groups);
-                session.groups_unverified = false;
-                session.directory_checked_at = crate::clock::now();
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "could not read the user's groups from the directory");
-                session.groups_unverified = true;
-            }
-        }
     }
 
     /// Calls userinfo when the provider has it; its `sub` must be the session's.
@@ -358,11 +286,11 @@ impl Authenticator {
         let claims: openidconnect::core::CoreUserInfoClaims = request
             .request_async(&provider.http)
             .await
-            .map_err(|e| SignInError::Userinfo(e.to_string()))?;
+            .map_err(|e| SignInError::Userinfo(Box::new(e)))?;
         let value =
             serde_json::to_value(&claims).map_err(|_| SignInError::Internal("userinfo claims"))?;
         if let serde_json::Value::Object(map) = value {
-            self.apply_claims(session, map);
+            self.sessions.apply_claims(session, map);
         }
         Ok(())
     }

@@ -7,31 +7,34 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use super::endpoints::{page, redirect};
-use super::{Authenticator, SignInError};
+use super::{SignIn, SignInError};
 use crate::body::ResponseBody;
-use crate::respond::ProxyError;
+use crate::error::ProxyError;
 use crate::session::Session;
 
-impl Authenticator {
+impl SignIn {
     pub(super) async fn sign_out(
         &self,
         req: Request<Incoming>,
     ) -> Result<Response<ResponseBody>, ProxyError> {
-        let Some(session) = self.load_session(req.headers()).await? else {
+        let Some(session) = self.sessions.load(req.headers()).await? else {
             // Nothing to end: clear our cookie anyway and say so.
             let mut r = page(StatusCode::OK, "Signed out", "<p>You are signed out.</p>");
             r.headers_mut().append(
                 header::SET_COOKIE,
-                self.cookies.clear(self.cookies.session_name()),
+                self.sessions
+                    .cookies
+                    .clear(self.sessions.cookies.session_name()),
             );
             return Ok(r);
         };
         self.check_csrf(req, &session).await?;
         // A sign-out that cannot be recorded must not look like one.
-        self.store
+        self.sessions
+            .store
             .delete(&session.id)
             .await
-            .map_err(|e| SignInError::Store(e.to_string()))?;
+            .map_err(SignInError::Store)?;
         tracing::info!(user = %session.sub, "signed out");
         self.revoke(&session).await;
         let location = self.end_session_url(&session);
@@ -45,7 +48,9 @@ impl Authenticator {
         };
         response.headers_mut().append(
             header::SET_COOKIE,
-            self.cookies.clear(self.cookies.session_name()),
+            self.sessions
+                .cookies
+                .clear(self.sessions.cookies.session_name()),
         );
         Ok(response)
     }

@@ -1,6 +1,4 @@
-//! Stage 3, **load_session**, and token refresh.
-//!
-//! A session is looked up from its cookie; when its access token is close to expiry
+//! Stage 3, token refresh: when a session's access token is close to expiry
 //! (less than min(60 s, a quarter of its lifetime) left) it is refreshed — once per
 //! session however many requests arrive at that moment. Rotated refresh tokens are
 //! kept; a refreshed ID token must keep `iss`, `sub` and `aud`. `invalid_grant` ends the
@@ -11,14 +9,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use http::HeaderMap;
 use openidconnect::{OAuth2TokenResponse, RefreshToken, RequestTokenError, TokenResponse};
 
-use super::{Authenticator, SignInError};
+use super::{Session, Sessions};
 use crate::clock;
 use crate::config::secret::Secret;
-use crate::directory::Membership;
-use crate::session::{CookieJar, Session};
 
 /// How long a request waits for another replica's refresh of the same session.
 const AWAIT_REFRESH: Duration = Duration::from_secs(10);
@@ -74,101 +69,14 @@ enum Outcome {
     Transient,
 }
 
-impl Authenticator {
-    /// The request's session: from the cookie, through the store, refreshed if due.
-    /// A missing, foreign or expired session is `Ok(None)`; a store that cannot be
-    /// reached (and has no usable local copy) is an error, never a silent sign-out.
-    pub async fn load_session(
-        &self,
-        headers: &HeaderMap,
-    ) -> Result<Option<Arc<Session>>, SignInError> {
-        let jar = CookieJar::from_headers(headers);
-        let Some(id) = self.cookies.session_id(&jar) else {
-            return Ok(None);
-        };
-        let session = match self.store.get(&id).await {
-            Ok(Some(s)) => s,
-            Ok(None) => return Ok(None),
-            Err(e) => {
-                tracing::warn!(error = %e, "session store unavailable");
-                return Err(SignInError::Store(e.to_string()));
-            }
-        };
-        let now = clock::now();
-        let session = if !session.refresh_due(now) || !self.enabled() {
-            if session.access_expired(now) && session.tokens.refresh_token.is_none() {
-                return Ok(None);
-            }
-            session
-        } else {
-            match self.refresh_single_flight(session).await {
-                Some(s) => s,
-                None => return Ok(None),
-            }
-        };
-        Ok(Some(self.with_current_groups(session).await))
-    }
-
-    /// Applies what the directory knows now (no network I/O: refreshes run in the
-    /// background). Changes are written back so other requests (and replicas) see
-    /// them. A replica that has not looked the user up yet trusts the groups another
-    /// one confirmed, within `max_staleness` of that confirmation.
-    async fn with_current_groups(&self, session: Arc<Session>) -> Arc<Session> {
-        let Some(cache) = &self.groups else {
-            return session;
-        };
-        let updated = match cache.current(&session.sub) {
-            Membership::Known(g) | Membership::Stale(g) => {
-                let checked = cache.fetched_at(&session.sub).unwrap_or(0);
-                if session.has_directory_groups(&g)
-                    && !session.groups_unverified
-                    && session.directory_checked_at >= checked
-                {
-                    return session;
-                }
-                let mut next = (*session).clone();
-                next.set_directory_groups(&g);
-                next.groups_unverified = false;
-                next.directory_checked_at = checked;
-                next
-            }
-            Membership::Unavailable => {
-                let confirmed_until = session
-                    .directory_checked_at
-                    .saturating_add(cache.max_staleness());
-                if session.groups_unverified || clock::now() < confirmed_until {
-                    return session;
-                }
-                let mut next = (*session).clone();
-                next.groups_unverified = true;
-                next
-            }
-        };
-        let _ = self.store.put(updated.clone()).await;
-        Arc::new(updated)
-    }
-
-    /// Re-reads the user's groups from the directory now (the user page's button).
-    pub async fn refresh_groups(
-        &self,
-        session: &Session,
-    ) -> Result<(), crate::directory::DirectoryError> {
-        let Some(cache) = &self.groups else {
-            return Ok(());
-        };
-        let groups = cache.refresh_now(&session.sub).await?;
-        let mut next = session.clone();
-        next.set_directory_groups(&groups);
-        next.groups_unverified = false;
-        next.directory_checked_at = clock::now();
-        let _ = self.store.put(next).await;
-        Ok(())
-    }
-
+impl Sessions {
     /// One refresh per session: per process through [`Coordinator`], across replicas
     /// through the store's refresh lock. A request that finds another replica
     /// refreshing waits (bounded) for its result.
-    async fn refresh_single_flight(&self, session: Arc<Session>) -> Option<Arc<Session>> {
+    pub(super) async fn refresh_single_flight(
+        &self,
+        session: Arc<Session>,
+    ) -> Option<Arc<Session>> {
         let id = session.id.clone();
         let lock = self.refresh.lock_for(&id)?;
         let guard = lock.lock().await;
@@ -235,7 +143,7 @@ impl Authenticator {
     }
 
     async fn refresh_once(&self, session: &Session) -> Outcome {
-        let Ok(provider) = self.provider() else {
+        let Some(provider) = &self.provider else {
             return Outcome::Transient;
         };
         let Some(discovered) = provider.discovered() else {
@@ -269,7 +177,7 @@ impl Authenticator {
             next.tokens.refresh_token = Some(Secret::new(rotated.secret().clone()));
         }
         if let Some(id_token) = response.id_token() {
-            let claims = match self.verify_id_token(id_token, None).await {
+            let claims = match provider.verify_id_token(id_token, None).await {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(error = %e, "refreshed ID token rejected; session ended");
@@ -278,7 +186,7 @@ impl Authenticator {
             };
             let same = claims.get("iss").and_then(|v| v.as_str()) == Some(session.issuer.as_str())
                 && claims.get("sub").and_then(|v| v.as_str()) == Some(session.sub.as_str())
-                && super::id_token::string_list(&claims, "aud") == session.audience;
+                && crate::oidc::id_token::string_list(&claims, "aud") == session.audience;
             if !same {
                 tracing::warn!(
                     "refreshed ID token names another issuer, subject or audience; session ended"

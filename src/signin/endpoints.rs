@@ -12,10 +12,11 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde::{Deserialize, Serialize};
 
-use super::{Authenticator, SignInError};
+use super::{SignIn, SignInError};
 use crate::body::ResponseBody;
 use crate::clock;
-use crate::respond::{self, ProxyError};
+use crate::error::ProxyError;
+use crate::respond;
 use crate::routes::RequestView;
 use crate::session::{CookieJar, Session};
 
@@ -40,7 +41,7 @@ pub struct Context<'a> {
     pub html: bool,
 }
 
-impl Authenticator {
+impl SignIn {
     /// Serves one of our endpoints.
     pub async fn endpoint(
         &self,
@@ -59,7 +60,7 @@ impl Authenticator {
             ("/.pomerium/sign_in", &Method::GET) if on_auth_host => {
                 let return_url = self.open_sign_in_link(query, ctx.known_host)?;
                 let jar = CookieJar::from_headers(req.headers());
-                if let Some(session) = self.load_session(req.headers()).await? {
+                if let Some(session) = self.sessions.load(req.headers()).await? {
                     return Ok(redirect(
                         &self.handoff_url(&session.id, &return_url)?,
                         Vec::new(),
@@ -71,6 +72,7 @@ impl Authenticator {
             ("/.pomerium/callback/" | "/.pomerium/callback", &Method::GET) => {
                 let (id, return_url) = self.open_handoff(query, &view.authority()).await?;
                 let session = self
+                    .sessions
                     .store
                     .get(&id)
                     .await
@@ -78,22 +80,24 @@ impl Authenticator {
                     .flatten()
                     .ok_or(SignInError::BadLink)?;
                 let cookie = self
+                    .sessions
                     .cookies
                     .session_cookie(&session.id, session.expires_at.saturating_sub(clock::now()));
                 Ok(redirect(&return_url, vec![cookie]))
             }
             ("/.pomerium/sign_out", &Method::GET) => {
-                let session = self.load_session(req.headers()).await?;
+                let session = self.sessions.load(req.headers()).await?;
                 Ok(self.sign_out_confirm(session.as_deref()))
             }
             ("/.pomerium/sign_out", &Method::POST) => self.sign_out(req).await,
-            ("/.pomerium/refresh_groups", &Method::POST) if self.groups.is_some() => {
+            ("/.pomerium/refresh_groups", &Method::POST) if self.sessions.groups.is_some() => {
                 let session = self
-                    .load_session(req.headers())
+                    .sessions
+                    .load(req.headers())
                     .await?
                     .ok_or(ProxyError::Unauthenticated)?;
                 self.check_csrf(req, &session).await?;
-                self.refresh_groups(&session).await.map_err(|e| {
+                self.sessions.refresh_groups(&session).await.map_err(|e| {
                     tracing::warn!(error = %e, "group refresh failed");
                     ProxyError::GroupsUnverified
                 })?;
@@ -105,7 +109,7 @@ impl Authenticator {
                 "<p>You are signed out.</p><p><a href=\"/\">Sign in again</a></p>",
             )),
             ("/.pomerium" | "/.pomerium/", &Method::GET) => {
-                match self.load_session(req.headers()).await? {
+                match self.sessions.load(req.headers()).await? {
                     Some(s) => Ok(self.user_page(&s)),
                     None if ctx.html && self.enabled() => {
                         self.sign_in_redirect(view, req.headers(), ctx.scheme)
@@ -113,7 +117,7 @@ impl Authenticator {
                     None => Err(ProxyError::Unauthenticated),
                 }
             }
-            ("/.pomerium/user", &Method::GET) => match self.load_session(req.headers()).await? {
+            ("/.pomerium/user", &Method::GET) => match self.sessions.load(req.headers()).await? {
                 Some(s) => Ok(user_json(&s)),
                 None => Err(ProxyError::Unauthenticated),
             },
@@ -182,7 +186,7 @@ impl Authenticator {
         let max_age = session.expires_at.saturating_sub(clock::now());
         let mut cookies = vec![
             clear_state,
-            self.cookies.session_cookie(&session.id, max_age),
+            self.sessions.cookies.session_cookie(&session.id, max_age),
         ];
         let same_host = url::Url::parse(&return_url)
             .ok()
@@ -210,7 +214,8 @@ impl Authenticator {
             s: session.id.clone(),
             e: clock::now() + 3600,
         };
-        self.cookies
+        self.sessions
+            .cookies
             .seal("csrf", &serde_json::to_vec(&csrf).unwrap_or_default())
     }
 
@@ -248,7 +253,7 @@ impl Authenticator {
             .find(|(k, _)| k == "csrf")
             .map(|(_, v)| v.into_owned());
         let valid = token
-            .and_then(|t| self.cookies.open("csrf", &t))
+            .and_then(|t| self.sessions.cookies.open("csrf", &t))
             .and_then(|b| serde_json::from_slice::<Csrf>(&b).ok())
             .is_some_and(|c| c.s == session.id && c.e >= clock::now());
         if valid {
@@ -281,7 +286,7 @@ impl Authenticator {
             } else {
                 ""
             },
-            refresh = if self.groups.is_some() {
+            refresh = if self.sessions.groups.is_some() {
                 format!(
                     "<form method=\"post\" action=\"/.pomerium/refresh_groups\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
 <button type=\"submit\">Refresh my groups</button></form>",
