@@ -17,9 +17,9 @@ use chrono::{DateTime, Datelike, Timelike};
 use chrono_tz::Tz;
 use serde_json::Value;
 
-use super::caseless;
-use super::compile::{CompiledPolicy, Node, Test};
-use super::ppl::{ListCheck, Operator, StringCheck};
+use crate::config::policy::caseless;
+use crate::config::policy::compile::{CompiledPolicy, Node, Test};
+use crate::config::policy::ppl::{ListCheck, Operator, StringCheck};
 use crate::session::Session;
 
 /// What a decision is made from.
@@ -361,4 +361,4 @@ impl fmt::Write for StackText {
 
 #[cfg(test)]
 #[path = "eval_tests.rs"]
-pub(super) mod tests;
+pub(crate) mod tests;

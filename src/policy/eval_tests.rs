@@ -10,9 +10,9 @@ use serde_json::json;
 
 use super::*;
 use crate::config::access::Access;
+use crate::config::policy::matcher::parse_timestamp;
+use crate::config::policy::ppl::parse_policy;
 use crate::config::problem::Problems;
-use crate::policy::matcher::parse_timestamp;
-use crate::policy::ppl::parse_policy;
 
 /// Unix seconds of an RFC 3339 timestamp.
 pub(crate) fn at(text: &str) -> u64 {

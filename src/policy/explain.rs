@@ -2,9 +2,9 @@
 //! operator group) decided. Used in logs, `portcullis check` and error pages; never on the
 //! request hot path.
 
-use super::compile::{CompiledPolicy, Node};
 use super::eval::{Decision, Outcome, Reason};
-use super::ppl::Operator;
+use crate::config::policy::compile::{CompiledPolicy, Node};
+use crate::config::policy::ppl::Operator;
 
 impl CompiledPolicy {
     /// Human text of the rule and criterion a [`Reason`] names, e.g.

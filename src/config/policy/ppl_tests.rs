@@ -2,8 +2,8 @@
 //! Tests for the PPL parser: every criterion and matcher, nesting, aliases, and each kind of
 //! problem with its exact path.
 
+use super::super::matcher::{parse_clock, parse_timestamp};
 use super::*;
-use crate::policy::matcher::{parse_clock, parse_timestamp};
 use chrono_tz::Tz;
 
 /// Converts YAML test input into a config [`Node`], keeping map order.

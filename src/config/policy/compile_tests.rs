@@ -8,12 +8,12 @@ use std::path::Path;
 use http::Method;
 use serde_json::json;
 
+use super::super::ppl::parse_policy;
 use super::*;
 use crate::config::env::MapEnv;
 use crate::config::problem::Problems;
 use crate::policy::eval::tests::{Case, alice, at, ppl, session};
 use crate::policy::eval::{Decision, Outcome};
-use crate::policy::ppl::parse_policy;
 use crate::session::Session;
 
 /// The access settings of one route whose extra YAML lines are `extra`, loaded through the

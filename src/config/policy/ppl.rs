@@ -4,7 +4,7 @@
 //! the `and`/`or`/`not`/`nor` operators (plus the clearer aliases `none_of` and `not_all`),
 //! nested bodies and criterion names — and turns a loaded config [`Node`] into a [`Policy`].
 //! Criterion data (matchers, networks, dates, days, times) is parsed by
-//! [`crate::policy::matcher`]. The authorize stage uses the result: policies are parsed once at
+//! [`super::matcher`]. The authorize stage uses the result: policies are parsed once at
 //! config load and later compiled into an evaluator; nothing here evaluates a request.
 //!
 //! Invariants: unknown names (actions, operators, criteria, matcher keys) are errors, never
