@@ -1,4 +1,6 @@
-//! Stage 4, **authorize**: deciding one request against a [`CompiledPolicy`].
+//! Stage 4, **authorize**: deciding one request against a [`CompiledPolicy`], the tree the
+//! policy language (`crate::config::policy`) compiled at load. Evaluation is a method of
+//! that type, added here.
 //!
 //! Every criterion is true, false or **unknown** — unknown only for criteria about the user
 //! when there is none. Operators combine them with Kleene logic (`not` = none true,
@@ -358,7 +360,3 @@ impl fmt::Write for StackText {
         Ok(())
     }
 }
-
-#[cfg(test)]
-#[path = "eval_tests.rs"]
-pub(crate) mod tests;

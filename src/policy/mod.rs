@@ -10,3 +10,6 @@ pub mod eval;
 mod explain;
 
 pub use eval::{Decision, Input, Outcome, Reason};
+
+#[cfg(test)]
+mod tests;

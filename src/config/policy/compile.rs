@@ -361,7 +361,3 @@ fn file_name(path: &Path) -> String {
         |n| n.to_string_lossy().into_owned(),
     )
 }
-
-#[cfg(test)]
-#[path = "compile_tests.rs"]
-mod tests;

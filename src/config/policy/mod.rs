@@ -18,3 +18,6 @@ pub mod matcher;
 pub mod ppl;
 
 pub use compile::CompiledPolicy;
+
+#[cfg(test)]
+pub(crate) mod tests;
