@@ -150,7 +150,7 @@ fn crit(c: Criterion) -> Condition {
 }
 
 /// Parses a PPL document (YAML) into an [`Access`] holding it as the embedded `policy`.
-pub(crate) fn ppl_access(yaml: &str) -> Access {
+fn ppl_access(yaml: &str) -> Access {
     let mut problems = Problems::new();
     let policy = parse_policy(&node(yaml), "policy", &mut problems);
     assert!(problems.is_empty(), "{yaml}: {:?}", problems.errors());
