@@ -11,8 +11,9 @@ use std::hint::black_box;
 use std::net::IpAddr;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use portcullis::config::policy::CompiledPolicy;
 use portcullis::config::{self, env::MapEnv};
-use portcullis::policy::{CompiledPolicy, Input, Outcome};
+use portcullis::policy::{Input, Outcome};
 use portcullis::session::Session;
 use serde_json::json;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};

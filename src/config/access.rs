@@ -7,10 +7,10 @@
 use std::path::{Path, PathBuf};
 
 use super::node::Node;
+use super::policy::ppl::{Policy, parse_policy};
 use super::problem::{Problems, index};
 use super::reader::Fields;
 use super::yaml;
-use crate::policy::ppl::{Policy, parse_policy};
 
 /// A route's access settings, as written.
 #[derive(Clone, Debug, Default)]

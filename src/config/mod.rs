@@ -12,6 +12,7 @@ pub mod duration;
 pub mod env;
 pub mod headers;
 pub mod node;
+pub mod policy;
 pub mod problem;
 pub mod reader;
 pub mod route;

@@ -1,4 +1,6 @@
-//! Stage 4, **authorize**: deciding one request against a [`CompiledPolicy`].
+//! Stage 4, **authorize**: deciding one request against a [`CompiledPolicy`], the tree the
+//! policy language (`crate::config::policy`) compiled at load. Evaluation is a method of
+//! that type, added here.
 //!
 //! Every criterion is true, false or **unknown** — unknown only for criteria about the user
 //! when there is none. Operators combine them with Kleene logic (`not` = none true,
@@ -17,9 +19,9 @@ use chrono::{DateTime, Datelike, Timelike};
 use chrono_tz::Tz;
 use serde_json::Value;
 
-use super::caseless;
-use super::compile::{CompiledPolicy, Node, Test};
-use super::ppl::{ListCheck, Operator, StringCheck};
+use crate::config::policy::caseless;
+use crate::config::policy::compile::{CompiledPolicy, Node, Test};
+use crate::config::policy::ppl::{ListCheck, Operator, StringCheck};
 use crate::session::Session;
 
 /// What a decision is made from.
@@ -358,7 +360,3 @@ impl fmt::Write for StackText {
         Ok(())
     }
 }
-
-#[cfg(test)]
-#[path = "eval_tests.rs"]
-pub(super) mod tests;

@@ -1,10 +1,10 @@
-//! Human text for decisions: which rule, from which source, and which criterion (or
-//! operator group) decided. Used in logs, `portcullis check` and error pages; never on the
-//! request hot path.
+//! Stage 4, **authorize**: human text for decisions — which rule, from which source, and
+//! which criterion (or operator group) decided — as methods of the compiled policy. Used
+//! in logs, `portcullis check` and error pages; never on the request hot path.
 
-use super::compile::{CompiledPolicy, Node};
 use super::eval::{Decision, Outcome, Reason};
-use super::ppl::Operator;
+use crate::config::policy::compile::{CompiledPolicy, Node};
+use crate::config::policy::ppl::Operator;
 
 impl CompiledPolicy {
     /// Human text of the rule and criterion a [`Reason`] names, e.g.

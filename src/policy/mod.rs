@@ -1,20 +1,19 @@
-//! Stage 4, **authorize** (policy half): the Pomerium Policy Language.
+//! Stage 4, **authorize**: deciding requests with a route's compiled policy.
 //!
-//! [`ppl`] parses policy documents into an AST at config load; [`matcher`] holds the
-//! string, list, date and time matchers the criteria use; [`compile`] turns a route's
-//! access settings into a [`CompiledPolicy`], and [`eval`] decides requests with it.
+//! [`authorize`] is the stage: the decision for this user and request, logged with its
+//! reason, as allow, sign-in first, or a refusal.
+//! The policy language itself — parsing, the legacy fields, compilation and the static
+//! facts — is configuration, read once at load in [`crate::config::policy`]. Here,
+//! [`eval`] decides one request against a
+//! [`CompiledPolicy`](crate::config::policy::CompiledPolicy) and a user, and `explain`
+//! turns a decision into text for logs, `portcullis check` and error pages.
 
 mod authorize;
-mod calendar;
-mod caseless;
-pub mod compile;
 pub mod eval;
 mod explain;
-mod facts;
-mod legacy;
-pub mod matcher;
-pub mod ppl;
 
 pub use authorize::{Verdict, authorize, decide, is_cors_preflight};
-pub use compile::CompiledPolicy;
 pub use eval::{Decision, Input, Outcome, Reason};
+
+#[cfg(test)]
+mod tests;

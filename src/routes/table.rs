@@ -7,8 +7,8 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::config::policy::CompiledPolicy;
 use crate::config::route::{PathMatch, RouteSpec, Upstream};
-use crate::policy::CompiledPolicy;
 
 /// A route ready to serve: its spec and its upstream picker.
 #[derive(Debug)]

@@ -1,4 +1,4 @@
-//! The legacy access fields, rewritten as Pomerium rewrites them: one `allow: or: [...]`
+//! The legacy access fields, rewritten at compile time as Pomerium rewrites them: one `allow: or: [...]`
 //! rule (`allowed_users` → `user is X` or `email is X`, `allowed_domains` → `domain is X`,
 //! `allowed_groups` → `groups has X`, `allowed_idp_claims` → `claim/<name> has X`, …).
 //!

@@ -1,4 +1,3 @@
-// Test-only: included from its parent module under #[cfg(test)].
 //! Tests for how criteria combine: Kleene `and`/`or`/`not`/`nor` (and their aliases), deny
 //! over allow, sign-in versus deny for anonymous users, the public-path example, and the
 //! malformed-email rule.

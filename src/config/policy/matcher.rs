@@ -2,7 +2,7 @@
 //! `source_ip` networks, `date` ranges, `day_of_week` sets and `time_of_day` windows, and
 //! the IANA timezones the last two are evaluated in.
 //!
-//! [`crate::policy::ppl`] owns the grammar (rules, bodies, operators, criterion names) and calls the
+//! [`super::ppl`] owns the grammar (rules, bodies, operators, criterion names) and calls the
 //! `parse_*` functions here for each criterion's data. Like the rest of config loading they
 //! never stop early: every problem is pushed into [`Problems`] with its dotted path, and a
 //! function returns `None` when it reported anything.

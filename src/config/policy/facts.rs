@@ -1,5 +1,7 @@
 //! What can be known about a compiled policy before any request: which truth values each
-//! node can take, and whether the user can change them.
+//! node can take, and whether the user can change them. [`super::compile`] runs this
+//! analysis once per route at load; its conclusions are the compiled policy's cheap queries
+//! (`can_never_allow`, `needs_user`, `uses_groups`).
 //!
 //! The analysis is abstract Kleene logic over sets of values, treating children as
 //! independent. That over-approximates (`and: [user: a, not: [user: a]]` looks satisfiable),

@@ -1,13 +1,14 @@
-//! Stage 4, **authorize**: a route's access rules compiled into a fast evaluator.
+//! A route's access rules compiled, at config load, into a tree that is fast to evaluate.
 //!
 //! [`CompiledPolicy::compile`] gathers every rule that applies to a route — the legacy
 //! `allow*` fields (as one `allow: or: [...]` rule, exactly as Pomerium rewrites them), the
 //! embedded `policy`, then each of the `policy_files` — and flattens them into one arena of
 //! nodes: leaves hold pre-digested criteria (case-folded values, canonical networks,
-//! resolved timezones), groups hold an operator and a range of children. Evaluation
-//! ([`super::eval`]) walks that arena without allocating. Facts the rest of the proxy needs
-//! (can this route ever allow? does it need a session? which groups does it name?) are
-//! worked out once here.
+//! resolved timezones), groups hold an operator and a range of children. Evaluation — stage
+//! 4, the crate's `policy` module — walks that arena without allocating; the arena's fields
+//! are `pub(crate)` for it and for explanations. Facts the rest of the proxy needs (can this
+//! route ever allow? does it need a session? which groups does it name?) are worked out
+//! once here, with `super::facts`.
 //!
 //! Invariant: compilation never fails — the AST was validated at config load — and adds
 //! nothing the configuration did not say: a route with no allow criteria denies everyone.
@@ -30,15 +31,15 @@ use crate::config::access::Access;
 #[derive(Clone, Debug)]
 pub struct CompiledPolicy {
     /// Every node; rule roots and group children point into it.
-    pub(super) nodes: Vec<Node>,
+    pub(crate) nodes: Vec<Node>,
     /// Child lists of groups, back to back.
-    pub(super) children: Vec<u32>,
+    pub(crate) children: Vec<u32>,
     /// Every rule, deny and allow alike, in source order.
-    pub(super) rules: Vec<RuleInfo>,
+    pub(crate) rules: Vec<RuleInfo>,
     /// Indices into `rules` of the deny rules, in order.
-    pub(super) deny: Vec<u32>,
+    pub(crate) deny: Vec<u32>,
     /// Indices into `rules` of the allow rules, in order.
-    pub(super) allow: Vec<u32>,
+    pub(crate) allow: Vec<u32>,
     can_never_allow: bool,
     needs_user: bool,
     uses_groups: bool,
@@ -47,19 +48,19 @@ pub struct CompiledPolicy {
 
 /// One compiled rule.
 #[derive(Clone, Debug)]
-pub(super) struct RuleInfo {
-    pub(super) action: Action,
+pub(crate) struct RuleInfo {
+    pub(crate) action: Action,
     /// The rule's body.
-    pub(super) root: u32,
+    pub(crate) root: u32,
     /// 1-based position among the rules of the same action.
-    pub(super) number: u32,
+    pub(crate) number: u32,
     /// Where it was written: `legacy fields`, `policy`, `policy_files[0] engineering.yaml`.
-    pub(super) source: String,
+    pub(crate) source: String,
 }
 
 /// A node of the compiled tree.
 #[derive(Clone, Debug)]
-pub(super) enum Node {
+pub(crate) enum Node {
     /// A criterion, with its text for explanations.
     Leaf { test: Test, text: String },
     /// An operator over `children[start..end]`.
@@ -68,7 +69,7 @@ pub(super) enum Node {
 
 /// A criterion ready to run: values pre-folded, networks canonical, zones resolved.
 #[derive(Clone, Debug)]
-pub(super) enum Test {
+pub(crate) enum Test {
     /// `accept` (true) / `reject` (false).
     Const(bool),
     /// `authenticated_user`.
@@ -111,7 +112,7 @@ pub(super) enum Test {
 
 impl Test {
     /// True for criteria that are unknown without a signed-in user.
-    pub(super) fn needs_user(&self) -> bool {
+    pub(crate) fn needs_user(&self) -> bool {
         matches!(
             self,
             Test::Authenticated
@@ -360,7 +361,3 @@ fn file_name(path: &Path) -> String {
         |n| n.to_string_lossy().into_owned(),
     )
 }
-
-#[cfg(test)]
-#[path = "compile_tests.rs"]
-mod tests;

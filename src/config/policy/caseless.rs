@@ -1,7 +1,8 @@
 //! Case-insensitive string tests for `email` and `domain`, without allocating.
 //!
-//! A matcher value is folded once at compile time ([`fold_str`]); a request value is folded
-//! lazily, one `char` at a time, while it is compared. Folding is Unicode lowercasing
+//! Owned by the policy language: a matcher value is folded once at compile time
+//! ([`fold_str`], in [`super::compile`]); the evaluator in stage 4 calls the comparisons here,
+//! so both sides fold the same way. A request value is folded lazily, one `char` at a time, while it is compared. Folding is Unicode lowercasing
 //! (`char::to_lowercase`, so `K` (Kelvin) and `k` agree) with the final sigma `ς` mapped
 //! to `σ`, so that the context-sensitive `str::to_lowercase` and the char-wise fold used
 //! here cannot disagree. Pure-ASCII inputs take a byte-wise fast path.

@@ -4,8 +4,9 @@
 //! the `and`/`or`/`not`/`nor` operators (plus the clearer aliases `none_of` and `not_all`),
 //! nested bodies and criterion names — and turns a loaded config [`Node`] into a [`Policy`].
 //! Criterion data (matchers, networks, dates, days, times) is parsed by
-//! [`crate::policy::matcher`]. The authorize stage uses the result: policies are parsed once at
-//! config load and later compiled into an evaluator; nothing here evaluates a request.
+//! [`super::matcher`]. Part of reading the configuration: [`crate::config::access`] parses
+//! each route's policies once at load, [`super::compile`] turns them into a tree, and stage 4
+//! evaluates that tree; nothing here evaluates a request.
 //!
 //! Invariants: unknown names (actions, operators, criteria, matcher keys) are errors, never
 //! ignored; parsing never stops at the first mistake — every problem is recorded with its
@@ -449,7 +450,3 @@ impl fmt::Display for Operator {
         })
     }
 }
-
-#[cfg(test)]
-#[path = "ppl_tests.rs"]
-mod tests;

@@ -1,128 +1,11 @@
-// Test-only: included from its parent module under #[cfg(test)].
-//! Tests for evaluation: every criterion with every matcher, Kleene logic of the operators,
-//! deny over allow, sign-in versus deny for anonymous users, and the malformed-email rule.
-//! The helpers here are shared with `compile_tests.rs`.
-
-use std::net::IpAddr;
-
-use http::Method;
-use serde_json::json;
+//! Tests for evaluating each criterion with each of its matchers: true, false, or unknown
+//! (sign in) for an anonymous request when the criterion is about the user.
 
 use super::*;
-use crate::config::access::Access;
-use crate::config::problem::Problems;
-use crate::policy::matcher::parse_timestamp;
-use crate::policy::ppl::parse_policy;
-
-/// Unix seconds of an RFC 3339 timestamp.
-pub(crate) fn at(text: &str) -> u64 {
-    let t = parse_timestamp(text).expect("test timestamp");
-    u64::try_from(t.unix_seconds).expect("after 1970")
-}
-
-/// Wednesday 2024-05-15 10:30:00 UTC (12:30 in Berlin, CEST).
-pub(crate) const NOW: &str = "2024-05-15T10:30:00Z";
-
-/// A session for `sub` with `email`, `groups` (sorted here, as sign-in does) and `claims`.
-pub(crate) fn session(
-    sub: &str,
-    email: Option<&str>,
-    groups: &[&str],
-    claims: serde_json::Value,
-) -> Session {
-    let mut groups: Vec<String> = groups.iter().map(|g| (*g).to_owned()).collect();
-    groups.sort();
-    let serde_json::Value::Object(claims) = claims else {
-        panic!("claims must be an object");
-    };
-    Session::hypothetical(sub.into(), email.map(str::to_owned), groups, claims)
-}
-
-/// The standard test user.
-pub(crate) fn alice() -> Session {
-    session(
-        "00u1",
-        Some("Alice@Example.COM"),
-        &["engineering", "admins", "g-100"],
-        json!({
-            "groups": ["eng", "ops"],
-            "single": "x",
-            "org": {"team": {"name": "core"}},
-            "level": 3,
-            "ratio": 1.5,
-            "verified": true,
-            "nothing": null,
-            "mixed": [1, "a", true, null, {"k": "v"}, [2]],
-        }),
-    )
-}
-
-/// One request: who, how, from where, when.
-#[derive(Clone)]
-pub(crate) struct Case {
-    pub(crate) user: Option<Session>,
-    pub(crate) method: Method,
-    pub(crate) path: &'static str,
-    pub(crate) ip: IpAddr,
-    pub(crate) cors: bool,
-    pub(crate) now: u64,
-}
-
-impl Case {
-    /// Alice, `GET /api/items` from 10.1.2.3 at [`NOW`].
-    pub(crate) fn standard() -> Case {
-        Case {
-            user: Some(alice()),
-            method: Method::GET,
-            path: "/api/items",
-            ip: "10.1.2.3".parse().expect("ip"),
-            cors: false,
-            now: at(NOW),
-        }
-    }
-
-    pub(crate) fn decide(&self, policy: &CompiledPolicy) -> Decision {
-        policy.evaluate(&Input {
-            user: self.user.as_ref(),
-            method: &self.method,
-            path: self.path,
-            client_ip: self.ip,
-            cors_preflight: self.cors,
-            now: self.now,
-        })
-    }
-}
-
-/// Parses a PPL document (YAML) into an [`Access`] holding it as the embedded `policy`.
-pub(crate) fn ppl_access(yaml: &str) -> Access {
-    let node = crate::config::yaml::parse(yaml).expect("test YAML");
-    let mut problems = Problems::new();
-    let policy = parse_policy(&node, "policy", &mut problems);
-    assert!(problems.is_empty(), "{yaml}: {:?}", problems.errors());
-    Access {
-        policy,
-        ..Access::default()
-    }
-}
-
-pub(crate) fn ppl(yaml: &str) -> CompiledPolicy {
-    CompiledPolicy::compile(&ppl_access(yaml))
-}
-
-/// `allow: {and: [cond]}`: Allow when the criterion is true, Deny when false, SignIn when
-/// unknown.
-fn one(cond: &str) -> CompiledPolicy {
-    ppl(&format!("allow:\n  and:\n    - {cond}\n"))
-}
-
-use Outcome::{Allow, Deny, SignIn};
 
 type Tweak = fn(&mut Case);
 
 fn same(_: &mut Case) {}
-fn s(v: &str) -> String {
-    v.to_owned()
-}
 fn anonymous(c: &mut Case) {
     c.user = None;
 }
@@ -369,6 +252,3 @@ fn every_criterion_and_matcher() {
         assert_eq!(got, want, "{cond}");
     }
 }
-
-#[path = "logic_tests.rs"]
-mod logic;

@@ -1,0 +1,141 @@
+//! Tests for explanations: the rule (numbered per action, with its source) and the
+//! criterion or operator group that decided, and the one-line sentence for logs.
+
+use super::*;
+
+fn why(p: &CompiledPolicy, case: &Case) -> (Outcome, String) {
+    let d = case.decide(p);
+    let text = d.reason.map(|r| p.explain(r)).unwrap_or_default();
+    (d.outcome, text)
+}
+
+#[test]
+fn explanations_name_the_rule_and_criterion() {
+    let anon = Case {
+        user: None,
+        ..Case::standard()
+    };
+    let eve = Case {
+        user: Some(session(
+            "e",
+            Some("eve@other.org"),
+            &["engineering"],
+            json!({}),
+        )),
+        ..Case::standard()
+    };
+    let files = CompiledPolicy::compile(&route(
+        "allowed_domains: [example.com]\n\
+         policy_files: [policies/engineering.yaml, policies/no-contractors.yaml]",
+    ));
+    let rows: Vec<(CompiledPolicy, Case, Outcome, &str)> = vec![
+        (
+            files.clone(),
+            eve.clone(),
+            Outcome::Allow,
+            "allow rule 2 (policy_files[0] engineering.yaml): groups has \"engineering\"",
+        ),
+        (
+            files.clone(),
+            Case::standard(),
+            Outcome::Allow,
+            "allow rule 1 (legacy fields): allowed_domains: domain is \"example.com\"",
+        ),
+        (
+            files,
+            anon.clone(),
+            Outcome::SignIn,
+            "deny rule 1 (policy_files[1] no-contractors.yaml): \
+             email ends_with \"@contractors.example.com\"",
+        ),
+        (
+            ppl("allow: {and: [domain: example.com, http_method: {in: [GET, HEAD]}]}"),
+            Case::standard(),
+            Outcome::Allow,
+            "allow rule 1 (policy): all of [domain is \"example.com\", http_method in [\"GET\", \"HEAD\"]]",
+        ),
+        (
+            ppl("allow: {or: [http_path: /healthz, authenticated_user: true]}"),
+            anon.clone(),
+            Outcome::SignIn,
+            "allow rule 1 (policy): authenticated_user",
+        ),
+        (
+            ppl("allow: {not: [groups: contractors]}"),
+            Case::standard(),
+            Outcome::Allow,
+            "allow rule 1 (policy): none of [groups has \"contractors\"]",
+        ),
+        (
+            ppl("allow: {nor: [http_method: POST, accept: 1]}"),
+            Case::standard(),
+            Outcome::Allow,
+            "allow rule 1 (policy): not all of [http_method is \"POST\", accept]",
+        ),
+        (
+            ppl("- allow: {and: [reject: 1]}\n- deny: {or: [source_ip: 10.0.0.0/8]}"),
+            anon,
+            Outcome::Deny,
+            "deny rule 1 (policy): source_ip in [10.0.0.0/8]",
+        ),
+        (
+            ppl("allow: {and: [{or: [reject: 1, {and: [user: 00u1]}]}]}"),
+            Case::standard(),
+            Outcome::Allow,
+            "allow rule 1 (policy): user is \"00u1\"",
+        ),
+        (
+            ppl("allow: {and: [reject: 1], or: [user: 00u1, email: x@y.z]}"),
+            Case::standard(),
+            Outcome::Allow,
+            "allow rule 1 (policy): user is \"00u1\"",
+        ),
+    ];
+    for (policy, case, outcome, text) in rows {
+        assert_eq!(why(&policy, &case), (outcome, text.to_owned()));
+    }
+}
+
+#[test]
+fn explain_decision_reads_as_a_sentence() {
+    let p = ppl("allow: {or: [email: alice@example.com]}\ndeny: {or: [http_path: /admin]}");
+    let say = |case: Case| p.explain_decision(&case.decide(&p));
+    assert_eq!(
+        say(Case::standard()),
+        "allowed by allow rule 1 (policy): email is \"alice@example.com\""
+    );
+    let admin = Case {
+        path: "/admin",
+        ..Case::standard()
+    };
+    assert_eq!(
+        say(admin),
+        "denied by deny rule 1 (policy): http_path is \"/admin\""
+    );
+    let other = Case {
+        user: Some(bob()),
+        ..Case::standard()
+    };
+    assert_eq!(say(other), "denied: no allow rule matched");
+    let anon = Case {
+        user: None,
+        ..Case::standard()
+    };
+    assert_eq!(
+        say(anon),
+        "sign-in needed for allow rule 1 (policy): email is \"alice@example.com\""
+    );
+    let d = Case::standard().decide(&p);
+    let foreign = ppl("allow: {or: [accept: 1]}\n");
+    assert!(matches!(
+        d,
+        Decision {
+            reason: Some(_),
+            ..
+        }
+    ));
+    assert_eq!(
+        foreign.explain(d.reason.unwrap()),
+        "allow rule 1 (policy): accept"
+    );
+}
