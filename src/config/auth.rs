@@ -73,7 +73,7 @@ pub enum SameSite {
 #[derive(Clone, Debug)]
 pub struct Idp {
     /// `idp_provider`: `okta` or `oidc`.
-    pub provider: Option<Provider>,
+    pub provider: Option<IdpKind>,
     /// `idp_provider_url`: the issuer, parsed.
     pub provider_url: Option<Url>,
     /// `idp_provider_url` exactly as written: discovery must advertise this very string.
@@ -106,7 +106,7 @@ pub struct Idp {
 
 /// Supported identity providers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Provider {
+pub enum IdpKind {
     /// Okta, with optional group lookup through `idp_service_account`.
     Okta,
     /// Any OpenID Connect provider.
@@ -256,8 +256,8 @@ fn read_idp(f: &mut Fields<'_>) -> Idp {
     let provider = f
         .string("idp_provider")
         .and_then(|p| match p.to_ascii_lowercase().as_str() {
-            "okta" => Some(Provider::Okta),
-            "oidc" => Some(Provider::Oidc),
+            "okta" => Some(IdpKind::Okta),
+            "oidc" => Some(IdpKind::Oidc),
             other => f.ok_or_report(
                 "idp_provider",
                 Err(format!("{other:?} is not supported; use `okta` or `oidc`")),
@@ -315,7 +315,7 @@ fn read_idp(f: &mut Fields<'_>) -> Idp {
             }
         }
     }
-    if service_account.is_some() && provider != Some(Provider::Okta) {
+    if service_account.is_some() && provider != Some(IdpKind::Okta) {
         f.problems
             .push("idp_service_account", "only used with `idp_provider: okta`");
     }

@@ -9,7 +9,7 @@ use http::{HeaderName, HeaderValue};
 use super::node::Node;
 use super::problem::{Problems, join};
 use super::reader::map_of_strings;
-use crate::identity::Template;
+use crate::config::template::Template;
 
 /// An ordered list of response headers to set.
 pub type HeaderList = Vec<(HeaderName, HeaderValue)>;

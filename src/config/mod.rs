@@ -19,6 +19,7 @@ pub mod route;
 mod route_paths;
 pub mod secret;
 pub mod server;
+pub mod template;
 pub mod yaml;
 
 use std::path::{Path, PathBuf};
@@ -30,7 +31,7 @@ use self::reader::{Fields, decode_base64};
 use self::route::{RouteDefaults, RouteSpec};
 
 pub use self::auth::Auth;
-pub use self::server::Server;
+pub use self::server::ServerSettings;
 
 /// A validated configuration.
 #[derive(Clone, Debug)]
@@ -38,7 +39,7 @@ pub struct Config {
     /// The file it came from, if any.
     pub source: Option<PathBuf>,
     /// Listener settings.
-    pub server: Server,
+    pub server: ServerSettings,
     /// Sign-in, session and identity settings.
     pub auth: Auth,
     /// Routes in match order: `policy` entries, then `routes` entries.

@@ -102,7 +102,7 @@ pub struct RouteSpec {
     /// Host header handling.
     pub host_header: HostHeader,
     /// Headers set on the upstream request (after removals); values are templates.
-    pub set_request_headers: Vec<(HeaderName, crate::identity::Template)>,
+    pub set_request_headers: Vec<(HeaderName, crate::config::template::Template)>,
     /// Headers removed from the upstream request.
     pub remove_request_headers: Vec<HeaderName>,
     /// Headers set on the response: the global set merged with the route's.

@@ -14,7 +14,7 @@ use crate::tls::server::CertificatePair;
 
 /// How the proxy listens and protects its connections.
 #[derive(Clone, Debug)]
-pub struct Server {
+pub struct ServerSettings {
     /// `address` (default `:443`).
     pub address: SocketAddr,
     /// `insecure_server`: plain HTTP, no TLS.
@@ -60,7 +60,7 @@ pub struct Timeouts {
 }
 
 /// Reads the listener settings from the top-level mapping.
-pub fn read(f: &mut Fields<'_>) -> Server {
+pub fn read(f: &mut Fields<'_>) -> ServerSettings {
     let address = f.string("address").and_then(|a| {
         let parsed = parse_addr(&a);
         f.ok_or_report("address", parsed)
@@ -111,7 +111,7 @@ pub fn read(f: &mut Fields<'_>) -> Server {
         "text" => Some(false),
         _ => f.ok_or_report("log_format", Err(format!("{s:?}: use `text` or `json`"))),
     });
-    Server {
+    ServerSettings {
         address: address.unwrap_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 443)),
         insecure,
         certificates,

@@ -18,7 +18,7 @@ use super::DemoError;
 use crate::config::access::Access;
 use crate::config::route::FromUrl;
 use crate::config::secret::Secret;
-use crate::config::{Config, auth::Provider};
+use crate::config::{Config, auth::IdpKind};
 
 /// Everything the companions need to know.
 #[derive(Clone, Debug)]
@@ -148,7 +148,7 @@ impl Plan {
             )
         })?;
         let api_token = match idp.provider {
-            Some(Provider::Okta) => idp.service_account.clone(),
+            Some(IdpKind::Okta) => idp.service_account.clone(),
             _ => None,
         };
         let upstream = config

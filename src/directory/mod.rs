@@ -29,7 +29,7 @@ pub use cache::{GroupCache, Membership};
 pub use okta::OktaDirectory;
 pub use shared::{SharedFuture, SharedGroups, SharedStore};
 
-use crate::config::auth::{Idp, Provider};
+use crate::config::auth::{Idp, IdpKind};
 
 /// A future returned by a [`GroupSource`].
 pub type GroupsFuture<'a> =
@@ -115,7 +115,7 @@ pub fn group_keys(groups: &[Group]) -> Arc<[String]> {
 /// lookup as a whole (all pages and rate-limit waits). With `shared` (the session store's Redis),
 /// answers are shared by every replica ([`SharedGroups`]).
 pub fn from_idp(idp: &Idp, shared: Option<Arc<dyn SharedStore>>) -> Option<Arc<GroupCache>> {
-    if idp.provider != Some(Provider::Okta) {
+    if idp.provider != Some(IdpKind::Okta) {
         return None;
     }
     // The Management API lives on the org's origin: `idp_directory_url` when given,

@@ -1,13 +1,13 @@
-//! Identity to upstreams (part of stage 5, **forward**): the signed
-//! `X-Pomerium-Jwt-Assertion`, the `X-Pomerium-Claim-*` values, the JWKS that upstreams
-//! verify the assertion with, and `set_request_headers` templates.
+//! Identity to upstreams, a service of stage 5 (**forward**): the signed
+//! `X-Pomerium-Jwt-Assertion`, the `X-Pomerium-Claim-*` values and the JWKS that
+//! upstreams verify the assertion with. (`set_request_headers` templates are parsed at
+//! load in [`crate::config::template`].)
 //!
 //! - [`keys`]: the signing keys (from `signing_key`, or derived from `shared_secret` so
 //!   every replica agrees) and the published JWKS.
 //! - [`assertion`]: one compact JWS per (user, route host), Pomerium-compatible claims.
 //! - [`cache`]: reuses a fresh assertion so signing stays off the hot path.
 //! - [`headers`]: claim values → header values (never a raw CR, LF or NUL).
-//! - [`template`]: `${pomerium.*}` templates, parsed once at config load.
 //!
 //! Invariant: no key material ever reaches a `Debug`, `Display` or error message; the
 //! JWKS holds public parts only.
@@ -18,7 +18,6 @@ mod der;
 pub mod headers;
 pub mod inject;
 pub mod keys;
-pub mod template;
 
 #[cfg(test)]
 mod test_keys;
@@ -29,7 +28,6 @@ pub use assertion::Claims;
 pub use cache::AssertionCache;
 pub use headers::{claim_header_value, claim_of};
 pub use keys::{Jwks, SigningKeys};
-pub use template::{Template, TemplateContext};
 
 /// Why keys could not be loaded or an assertion could not be signed. Messages name the
 /// problem, never key material.

@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 
 use super::activity::{Activity, Served, Tracked};
-use crate::config::server::{Server as Settings, Timeouts};
+use crate::config::server::{ServerSettings as Settings, Timeouts};
 use crate::pipeline::{self, App, Connection};
 
 /// The shared HTTP/1.1 + HTTP/2 connection builder.

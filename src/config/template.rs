@@ -1,4 +1,5 @@
-//! `set_request_headers` value templates, parsed once at config load.
+//! `set_request_headers` value templates, parsed once at config load (rendered by the
+//! forward stage, `crate::identity::inject`, for each request).
 //!
 //! Supported: `${pomerium.id_token}`, `${pomerium.access_token}`, `${pomerium.jwt}` (the
 //! identity assertion), `${pomerium.request.headers["X-Name"]}` (the client's request
