@@ -5,6 +5,7 @@ mod directory;
 mod e2e_oidc;
 mod forwarding;
 mod identity;
+mod layout;
 mod limits;
 mod policy;
 mod replicas;
