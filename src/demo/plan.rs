@@ -1,4 +1,5 @@
-//! What the demo runs, read from the ordinary configuration file.
+//! What the demo runs, read from the ordinary configuration file — for `portcullis
+//! demo` only, never on the proxy's request path.
 //!
 //! The companions take their addresses and credentials from the same settings the
 //! proxy uses, so the config file is the single source of truth: the provider listens
