@@ -1,17 +1,20 @@
-//! `portcullis demo`: the real proxy, run with an ordinary config file
-//! (`examples/demo.yaml`), plus three clearly-labelled companions so it can be tried
-//! on one machine with nothing else installed:
+//! `portcullis demo`, and the test kit it shares with the tests: the real proxy, run with
+//! an ordinary config file (`examples/demo.yaml`), plus three clearly-labelled companions
+//! so it can be tried on one machine with nothing else installed:
 //!
-//! 1. a **demo OpenID Provider** ([`idp`]) — an Okta-like org at `idp_provider_url`,
+//! 1. the **mock OpenID Provider** ([`idp`]) — an Okta-like org at `idp_provider_url`,
 //!    where you sign in by picking a demo user ([`users`]);
-//! 2. the **demo Okta Management API** ([`okta`]) on the same origin, which the proxy
+//! 2. the **mock Okta Management API** ([`okta`]) on the same origin, which the proxy
 //!    reads group memberships from (paged, two groups a page);
 //! 3. a **demo app** ([`app`]) behind every route, showing the request it received and
 //!    the verified identity.
 //!
-//! [`plan`] reads the companions' addresses and credentials from the same config, and
-//! refuses anything that is not loopback. The companions exist only in demo mode; the
-//! proxy itself is started exactly as `portcullis run` starts it.
+//! The unit and integration tests drive the same provider and org ([`idp::MockIdp`],
+//! [`okta::MockOkta`]), configured for every misbehaviour they need. Nothing here is on
+//! the proxy's request path: only `main.rs` (the `demo` command) and tests use this
+//! module tree. [`plan`] reads the companions' addresses and credentials from the
+//! config, and refuses anything that is not loopback; the proxy itself is started
+//! exactly as `portcullis run` starts it.
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), portcullis::demo::DemoError> {
@@ -40,6 +43,8 @@ use tokio::task::JoinHandle;
 
 use crate::config::env::{Env, ProcessEnv};
 use crate::config::{self, ConfigError};
+use idp::{IdpOptions, MockIdp, SignIn};
+use okta::OktaOrg;
 use plan::Plan;
 use web::Running;
 
@@ -74,6 +79,9 @@ pub enum DemoError {
     /// The demo app's HTTP client could not be built.
     #[error("the demo app cannot fetch keys: {0}")]
     Client(#[from] reqwest::Error),
+    /// The demo provider's HTTP client (for forwarded API requests) could not be built.
+    #[error("the demo provider cannot forward API requests: {0}")]
+    Forward(reqwest::Error),
     /// A companion's address is taken.
     #[error("cannot listen on {addr} for the {what}: {source} (is another demo running?)")]
     Bind {
@@ -99,7 +107,7 @@ pub struct Demo {
     pub app_addr: SocketAddr,
     config_path: PathBuf,
     plan: Arc<Plan>,
-    idp: Option<Running>,
+    idp: Option<MockIdp>,
     app: Option<Running>,
     proxy: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
 }
@@ -128,10 +136,9 @@ impl Demo {
             tracing::warn!("config: {w}");
         }
         let plan = Arc::new(Plan::from_config(&loaded.config)?);
-        let provider = Arc::new(idp::Provider::new(plan.clone())?);
         let idp_listener = listen("demo identity provider", plan.idp_addr).await?;
         let app_listener = listen("demo app", plan.app_addr).await?;
-        let idp = Running::spawn(idp_listener, plan.idp_addr, provider);
+        let idp = MockIdp::listen(idp_listener, provider_options(&plan))?;
         // The provider is serving, so the proxy's discovery succeeds at once.
         let server = crate::bind(loaded.config, 1).await?;
         let proxy_addr = server.local_addr().unwrap_or(plan.proxy_addr);
@@ -165,8 +172,11 @@ impl Demo {
                 task.abort();
             }
         }
-        for companion in [self.app.take(), self.idp.take()].into_iter().flatten() {
-            companion.stop().await;
+        if let Some(app) = self.app.take() {
+            app.stop().await;
+        }
+        if let Some(idp) = self.idp.take() {
+            idp.stop().await;
         }
     }
 
@@ -208,6 +218,38 @@ impl Drop for Demo {
         if let Some((_, task)) = self.proxy.take() {
             task.abort();
         }
+    }
+}
+
+/// The demo provider: Okta's paths, the demo users on a sign-in page, the config's
+/// client and callbacks, and the demo's Okta org (two groups a page) on its origin.
+fn provider_options(plan: &Plan) -> IdpOptions {
+    let org = OktaOrg::new(plan.api_token.as_ref().map(|t| t.expose()));
+    org.set_page_size(2);
+    org.set_relaxed_rate_headers();
+    for user in users::all() {
+        let groups = user.directory_groups();
+        let pairs: Vec<(&str, &str)> = groups
+            .iter()
+            .map(|g| (g.id.as_str(), g.name.as_str()))
+            .collect();
+        // Okta finds a user by id or by login.
+        for key in [user.sub, user.login, user.email] {
+            org.set_groups(key, &pairs);
+        }
+    }
+    IdpOptions {
+        issuer_override: Some(plan.issuer.clone()),
+        client_id: plan.client_id.clone(),
+        client_secret: plan.client_secret.expose().to_owned(),
+        scopes_supported: vec!["openid", "profile", "email", "offline_access"],
+        endpoint_prefix: "/oauth2/v1",
+        sign_in: SignIn::Picker(users::all()),
+        callbacks: plan.callbacks.clone(),
+        signout_redirect: plan.signout_redirect.clone(),
+        home_url: plan.start_url().map(str::to_owned),
+        okta: Some(Arc::new(org)),
+        ..IdpOptions::default()
     }
 }
 

@@ -1,4 +1,5 @@
-//! What the demo runs, read from the ordinary configuration file.
+//! What the demo runs, read from the ordinary configuration file — for `portcullis
+//! demo` only, never on the proxy's request path.
 //!
 //! The companions take their addresses and credentials from the same settings the
 //! proxy uses, so the config file is the single source of truth: the provider listens
@@ -15,6 +16,7 @@ use std::net::{IpAddr, SocketAddr};
 use url::{Host, Url};
 
 use super::DemoError;
+pub use super::idp::Callbacks;
 use crate::config::access::Access;
 use crate::config::route::FromUrl;
 use crate::config::secret::Secret;
@@ -43,59 +45,6 @@ pub struct Plan {
     pub callbacks: Callbacks,
     /// The routes, for the banner and the app's navigation.
     pub routes: Vec<RouteInfo>,
-}
-
-/// The registered redirect URIs: `/oauth2/callback` on every route host, or only on
-/// `authenticate_service_url` when that is set (as the README tells operators to
-/// register them at their provider).
-#[derive(Clone, Debug)]
-pub enum Callbacks {
-    /// Only `<authenticate_service_url origin>/oauth2/callback`.
-    AuthenticateService(Url),
-    /// `/oauth2/callback` on any of these route hosts.
-    RouteHosts(Vec<FromUrl>),
-}
-
-/// The callback path the proxy serves.
-const CALLBACK_PATH: &str = "/oauth2/callback";
-
-impl Callbacks {
-    /// Whether the provider may send a code to `redirect_uri`.
-    pub fn allows(&self, redirect_uri: &str) -> bool {
-        let Ok(url) = Url::parse(redirect_uri) else {
-            return false;
-        };
-        if url.path() != CALLBACK_PATH
-            || url.query().is_some()
-            || url.fragment().is_some()
-            || !url.username().is_empty()
-            || url.password().is_some()
-        {
-            return false;
-        }
-        match self {
-            Callbacks::AuthenticateService(service) => url.origin() == service.origin(),
-            Callbacks::RouteHosts(hosts) => hosts.iter().any(|from| from_matches(from, &url)),
-        }
-    }
-}
-
-fn from_matches(from: &FromUrl, url: &Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    let host = host.to_ascii_lowercase();
-    let host_ok = match from.host.strip_prefix("*.") {
-        Some(parent) => host
-            .strip_suffix(parent)
-            .and_then(|label| label.strip_suffix('.'))
-            .is_some_and(|label| !label.is_empty() && !label.contains('.')),
-        None => host == from.host,
-    };
-    let port_ok = from
-        .port
-        .is_none_or(|p| url.port_or_known_default() == Some(p));
-    host_ok && port_ok && url.scheme() == from.scheme
 }
 
 /// One route, as the banner and the app's navigation show it.

@@ -1,4 +1,5 @@
-//! The demo directory: three made-up people and their Okta-style groups.
+//! The demo directory: three made-up people and their Okta-style groups — demo
+//! companion data, never on the proxy's request path.
 //!
 //! The demo OpenID Provider signs them in (no password) and the demo Okta Management
 //! API lists their groups. Subjects (`00u…`) and group ids (`00g…`) look like Okta's so

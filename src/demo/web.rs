@@ -1,5 +1,6 @@
-//! HTTP plumbing shared by the demo companions: a small loopback server with graceful
-//! shutdown, response builders, form parsing, and the labelled page layout.
+//! HTTP plumbing shared by the demo companions and the test kit (never on the proxy's
+//! request path): a small loopback server with graceful shutdown, response builders,
+//! form parsing, and the labelled page layout.
 //!
 //! Invariant: nothing here panics on a request; a response that cannot be built (a
 //! header value a client smuggled control characters into) becomes a plain 400/500.

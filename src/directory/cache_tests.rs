@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::time::{Instant, advance};
 
 use super::*;
-use crate::directory::okta::tests::okta_mock::{Failure, MockOkta};
+use crate::demo::okta::{Failure, MockOkta};
 use crate::directory::okta::tests::{TOKEN, directory};
 use crate::directory::{Group, GroupsFuture, OktaDirectory};
 

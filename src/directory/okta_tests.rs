@@ -9,10 +9,7 @@ use url::Url;
 
 use super::*;
 
-#[path = "../../tests/integration/support/okta.rs"]
-pub(crate) mod okta_mock;
-
-use okta_mock::{Failure, LinkStyle, MockOkta};
+use crate::demo::okta::{Failure, LinkStyle, MockOkta};
 
 pub(crate) const TOKEN: &str = "00TESTtoken-sEcReT-value";
 

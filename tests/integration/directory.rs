@@ -7,9 +7,9 @@ use std::time::Duration;
 use base64::Engine as _;
 
 use crate::support::capture_logs;
-use crate::support::idp::{IdpOptions, TestUser};
-use crate::support::okta::{Failure, MockOkta};
 use crate::support::signin::{Browser, World};
+use portcullis::demo::idp::{IdpOptions, TestUser};
+use portcullis::demo::okta::{Failure, MockOkta};
 
 const TOKEN: &str = "00-test-api-token";
 

@@ -13,8 +13,8 @@ use tokio::process::{Child, Command};
 
 use base64::Engine as _;
 
-use crate::support::okta::MockOkta;
 use crate::support::{Echo, TestProxy, upstream};
+use portcullis::demo::okta::MockOkta;
 
 const OKTA_TOKEN: &str = "00-e2e-api-token";
 

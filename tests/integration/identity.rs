@@ -9,9 +9,9 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
-use crate::support::idp::{IdpOptions, TestUser};
 use crate::support::signin::World;
 use crate::support::{Echo, upstream};
+use portcullis::demo::idp::{IdpOptions, TestUser};
 
 fn b64(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)

@@ -1,9 +1,9 @@
 //! Policies end to end through the proxy with the mock provider, and the `policy
 //! explain` / `check` commands.
 
-use crate::support::idp::{IdpOptions, TestUser};
 use crate::support::signin::World;
 use crate::support::upstream;
+use portcullis::demo::idp::{IdpOptions, TestUser};
 
 async fn world() -> (World, upstream::Upstream) {
     let up = upstream::start("policy").await;

@@ -7,11 +7,11 @@ use std::time::Duration;
 use base64::Engine as _;
 
 use crate::support::TestProxy;
-use crate::support::idp::{MockIdp, TestUser};
-use crate::support::okta::MockOkta;
 use crate::support::redis::RedisServer;
-use crate::support::signin::{Browser, SECRET, csrf_of};
+use crate::support::signin::{Browser, SECRET, csrf_of, with_fixture_keys};
 use crate::support::upstream::{self, Upstream};
+use portcullis::demo::idp::{IdpOptions, MockIdp, TestUser};
+use portcullis::demo::okta::MockOkta;
 
 /// Two replicas with one configuration, one provider, one upstream, one Redis.
 struct Pair {
@@ -29,7 +29,7 @@ impl Pair {
 
     async fn start_with(extra: &str, routes: &str, prepare: impl FnOnce(&MockIdp)) -> Pair {
         let redis = RedisServer::start().await;
-        let idp = MockIdp::start().await;
+        let idp = MockIdp::start_with(with_fixture_keys(IdpOptions::default())).await;
         prepare(&idp);
         let up = upstream::start("app").await;
         let provider = if extra.contains("idp_provider:") {

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use crate::support::idp::TestUser;
 use crate::support::signin::{Browser, World, csrf_of, location, set_cookies};
+use portcullis::demo::idp::TestUser;
 
 #[tokio::test(start_paused = true)]
 async fn fifty_concurrent_requests_at_expiry_refresh_once_and_keep_the_rotated_token() {

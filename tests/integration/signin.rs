@@ -1,9 +1,9 @@
 //! Sign-in against the mock provider: the redirect, the callback and every way it must
 //! refuse, ID token validation, key rotation, discovery, and what never reaches a log.
 
-use crate::support::idp::{IdpOptions, TestUser};
 use crate::support::signin::{World, location, set_cookies};
 use crate::support::{Echo, capture_logs};
+use portcullis::demo::idp::{IdpOptions, TestUser};
 
 #[tokio::test]
 async fn browsers_are_redirected_and_api_clients_get_401() {
@@ -249,7 +249,7 @@ async fn provider_errors_are_shown_escaped() {
 
 #[tokio::test]
 async fn id_tokens_are_validated_strictly() {
-    type Tweak = fn(&mut crate::support::idp::Behaviour);
+    type Tweak = fn(&mut portcullis::demo::idp::Behaviour);
     let refused: [(&str, Tweak); 11] = [
         ("wrong nonce", |b| b.id_token_wrong_nonce = true),
         ("expired", |b| b.id_token_expired = true),

@@ -1,7 +1,8 @@
 //! The demo app: an upstream that shows what the proxy forwarded — the request line, every
 //! header (escaped), and the identity in `X-Pomerium-Jwt-Assertion`, verified against the
 //! proxy's JWKS (`verify`). HTML for browsers ("Demo app" on every page); JSON when the
-//! client asks for `application/json`.
+//! client asks for `application/json`. A demo companion, never on the proxy's request
+//! path.
 
 mod verify;
 

@@ -1,5 +1,6 @@
 //! How an upstream app verifies `X-Pomerium-Jwt-Assertion` — the demo app's version of
-//! the README's "Verifying the assertion in an upstream app", with ring.
+//! the README's "Verifying the assertion in an upstream app", with ring. Part of a demo
+//! companion, never on the proxy's request path.
 //!
 //! The keys come from the proxy's `/.well-known/pomerium/jwks.json` at an address fixed
 //! when the app starts (never one taken from the request), cached by `kid` and fetched

@@ -1,94 +1,236 @@
-//! The demo OpenID Provider — an Okta-like org on loopback, for `portcullis demo` only.
+//! The mock OpenID Provider — the demo's identity provider and the tests' provider in
+//! one; a test-kit and demo companion, never on the proxy's request path.
 //!
-//! Endpoints (Okta's org authorization server paths):
+//! It speaks enough OpenID Connect for an authorization-code sign-in and is strict
+//! where a real provider is: the authorization endpoint checks the client, the
+//! registered `redirect_uri` ([`Callbacks`]), `response_type=code`, the `openid` scope,
+//! `state`, `nonce` and PKCE S256; one-time codes (60 s) are bound to that
+//! `redirect_uri` and challenge; the client authenticates by `client_secret_basic` or
+//! `client_secret_post` (one, not both); refresh tokens (with `offline_access`) rotate.
 //!
-//! * `GET /.well-known/openid-configuration`, `GET /oauth2/v1/keys` (RS256 JWKS);
-//! * `GET /oauth2/v1/authorize`: checks the request (known client, registered
-//!   `redirect_uri`, `response_type=code`, `openid` scope, `state`, PKCE S256) and shows
-//!   a page to pick a demo user — no password; `POST` of that page issues a one-time code;
-//! * `POST /oauth2/v1/token`, `GET|POST /oauth2/v1/userinfo`, `POST /oauth2/v1/revoke`
-//!   (in `tokens`);
-//! * `GET /oauth2/v1/logout`: RP-initiated logout; follows `post_logout_redirect_uri`
-//!   only when it is the configured `signout_redirect_url`;
-//! * `GET /api/v1/users/{id}/groups`: the Management API ([`super::okta`]).
+//! Endpoints, under [`IdpOptions::endpoint_prefix`] (Okta's `/oauth2/v1` in the demo):
+//! `GET /.well-known/openid-configuration`, `GET keys` (RS256 JWKS), `GET|POST
+//! authorize`, `POST token`, `GET|POST userinfo`, `POST revoke`, `GET logout`; and the
+//! Okta Management API under `/api/` ([`IdpOptions::okta`] in-process, or forwarded to
+//! [`Behaviour::api_upstream`]), so provider and directory share one origin as at Okta.
 //!
-//! Like a real provider it remembers who signed in (its own session cookie,
-//! `portcullis_demo_idp`), so the other route hosts sign in without asking again;
-//! `prompt=login` always asks, and the end-session endpoint forgets the session, so
-//! the next sign-in asks again. Every page says "Demo identity provider — not for
-//! production".
+//! Who signs in is [`SignIn`]: at once as a [`TestUser`] (tests), or picked on a page
+//! from the demo users with the provider's own session cookie (`portcullis_demo_idp`) so
+//! other hosts sign in without asking again (the demo). [`Behaviour`] makes it
+//! misbehave at run time (bad ID tokens, failing refreshes, a slow token endpoint, …),
+//! and the counters and `last_*` accessors show what the relying party sent.
+//!
+//! ```ignore
+//! let idp = MockIdp::start().await;
+//! idp.set_user(TestUser::new("bob").email("bob@example.com").groups(["admins"]));
+//! idp.behaviour().id_token_wrong_nonce = true;
+//! ```
 
+mod api;
 mod authorize;
-mod grants;
-mod key;
-mod signer;
+mod demo_key;
+mod keys;
+mod options;
+mod pages;
+mod state;
 mod tokens;
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use http::{HeaderValue, Method, Request, StatusCode, header};
+use http::{Method, Request, header};
 use hyper::body::Incoming;
-use serde_json::json;
-use url::Url;
+use tokio::net::TcpListener;
 
-use super::plan::Plan;
-use super::users::{self, DemoUser};
-use super::web::{self, Handler, Params, Reply, param};
-use super::{DemoError, okta};
-use crate::respond::escape;
-use authorize::AuthRequest;
-use grants::Grants;
-use signer::Signer;
+use super::DemoError;
+use super::users::DemoUser;
+use super::web::{self, Handler, Params, Reply, Running};
+use keys::Keys;
+pub use options::{Behaviour, Callbacks, IdpOptions, SignIn, TestUser, TokenRequestSeen};
+use state::State;
 
 /// The label on every page of the provider.
 pub const LABEL: &str = "Demo identity provider — not for production";
 
-const AUTHORIZE_PATH: &str = "/oauth2/v1/authorize";
-
 /// The provider's session cookie.
 const SESSION_COOKIE: &str = "portcullis_demo_idp";
 
-/// The demo provider and the Okta API on one origin.
-pub struct Provider {
-    plan: Arc<Plan>,
+/// A running mock OpenID Provider; stops accepting connections when dropped.
+pub struct MockIdp {
+    idp: Arc<Idp>,
+    running: Running,
+}
+
+impl MockIdp {
+    /// Starts a provider with default [`IdpOptions`] on `127.0.0.1:0`.
+    ///
+    /// # Panics
+    ///
+    /// As [`MockIdp::start_with`].
+    pub async fn start() -> MockIdp {
+        Self::start_with(IdpOptions::default()).await
+    }
+
+    /// Starts a provider with these options on `127.0.0.1:0`.
+    ///
+    /// # Panics
+    ///
+    /// When no loopback port can be bound or a key is unusable (a test-kit convenience;
+    /// see [`MockIdp::listen`]).
+    pub async fn start_with(opts: IdpOptions) -> MockIdp {
+        let listener = TcpListener::bind("127.0.0.1:0").await;
+        let listener = listener.unwrap_or_else(|e| panic!("mock IdP cannot bind: {e}"));
+        Self::listen(listener, opts).unwrap_or_else(|e| panic!("mock IdP cannot start: {e}"))
+    }
+
+    /// Serves a provider with these options on `listener`.
+    pub fn listen(listener: TcpListener, opts: IdpOptions) -> Result<MockIdp, DemoError> {
+        let addr = listener.local_addr().map_err(|source| DemoError::Bind {
+            what: "mock identity provider",
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            source,
+        })?;
+        let base = format!("http://{addr}");
+        let issuer = match &opts.issuer_override {
+            Some(template) => template.replace("{base}", &base),
+            None => base.clone(),
+        };
+        let users = match &opts.sign_in {
+            SignIn::Picker(users) => users.clone(),
+            SignIn::Automatic => Vec::new(),
+        };
+        let idp = Arc::new(Idp {
+            keys: Keys::load(&opts.key_files)?,
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .map_err(DemoError::Forward)?,
+            base,
+            issuer,
+            users,
+            opts,
+            behaviour: Mutex::default(),
+            state: Mutex::default(),
+        });
+        let running = Running::spawn(listener, addr, idp.clone());
+        Ok(MockIdp { idp, running })
+    }
+
+    /// Stops accepting, lets open connections finish (at most 5 s), then returns.
+    pub async fn stop(self) {
+        self.running.stop().await;
+    }
+
+    /// The issuer, exactly as discovery advertises it and ID tokens carry it.
+    pub fn issuer(&self) -> String {
+        self.idp.issuer.clone()
+    }
+
+    /// `http://127.0.0.1:PORT`, where the endpoints are (differs from the issuer only
+    /// with `issuer_override`).
+    pub fn base_url(&self) -> String {
+        self.idp.base.clone()
+    }
+
+    /// The listening address.
+    pub fn addr(&self) -> SocketAddr {
+        self.running.addr()
+    }
+
+    /// Who signs in at the next authorization request ([`SignIn::Automatic`]).
+    pub fn set_user(&self, user: TestUser) {
+        self.idp.state().user = user;
+    }
+
+    /// Run-time behaviour; do not hold the guard across an `.await`.
+    pub fn behaviour(&self) -> MutexGuard<'_, Behaviour> {
+        self.idp.behaviour()
+    }
+
+    /// `/token` requests with `grant_type=authorization_code` (failed ones too).
+    pub fn token_requests(&self) -> usize {
+        self.idp.state().token_requests
+    }
+
+    /// The next access tokens get these lifetimes (`expires_in`), one each, in order.
+    pub fn queue_access_token_ttls(&self, ttls: &[u64]) {
+        self.idp.state().next_ttls.extend(ttls.iter().copied());
+    }
+
+    /// The access token issued last.
+    pub fn last_access_token(&self) -> Option<String> {
+        self.idp.state().last_access_token.clone()
+    }
+
+    /// `/token` requests with `grant_type=refresh_token` (failed ones too).
+    pub fn refresh_requests(&self) -> usize {
+        self.idp.state().refresh_requests
+    }
+
+    /// Tokens posted to `/revoke` by an authenticated client, in order.
+    pub fn revocations(&self) -> Vec<String> {
+        self.idp.state().revocations.clone()
+    }
+
+    /// The latest `/token` request.
+    pub fn last_token_request(&self) -> Option<TokenRequestSeen> {
+        self.idp.state().last_token.clone()
+    }
+
+    /// The query of the latest `GET /authorize` request, valid or not.
+    pub fn last_authorize_query(&self) -> Option<Vec<(String, String)>> {
+        self.idp.state().last_authorize.clone()
+    }
+
+    /// The query of the latest `/logout` request.
+    pub fn last_logout_query(&self) -> Option<Vec<(String, String)>> {
+        self.idp.state().last_logout.clone()
+    }
+
+    /// Switches signing to the next key (`kid` `idp-key-2` after `idp-key-1`); with
+    /// one key, nothing changes. The JWKS then lists the new key and the earlier ones,
+    /// or only the new one with [`Behaviour::jwks_only_current_key`].
+    pub fn rotate_keys(&self) {
+        let mut st = self.idp.state();
+        st.current_key = self.idp.keys.next(st.current_key);
+    }
+
+    /// `GET /keys` requests so far.
+    pub fn jwks_fetches(&self) -> usize {
+        self.idp.state().jwks_fetches
+    }
+
+    /// The current signing key's public key as SubjectPublicKeyInfo PEM: the HMAC key of
+    /// [`Behaviour::id_token_hs256_with_public_key`] tokens.
+    pub fn public_key_pem(&self) -> String {
+        let current = self.idp.state().current_key;
+        self.idp.keys.public_pem(current)
+    }
+}
+
+/// The provider itself, shared by its connections.
+struct Idp {
+    /// `http://127.0.0.1:PORT`: the base of every endpoint.
+    base: String,
+    issuer: String,
+    opts: IdpOptions,
+    /// The users of [`SignIn::Picker`].
     users: Vec<DemoUser>,
-    signer: Signer,
-    grants: Mutex<Grants>,
+    keys: Keys,
+    /// Forwards `/api/` to [`Behaviour::api_upstream`].
+    http: reqwest::Client,
+    behaviour: Mutex<Behaviour>,
+    state: Mutex<State>,
 }
 
-impl Provider {
-    /// A provider for `plan`, signing with the fixed demo key.
-    pub fn new(plan: Arc<Plan>) -> Result<Self, DemoError> {
-        Ok(Provider {
-            plan,
-            users: users::all(),
-            signer: Signer::load()?,
-            grants: Mutex::default(),
-        })
-    }
-
-    fn grants(&self) -> MutexGuard<'_, Grants> {
-        self.grants.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// `http://127.0.0.1:9101` without a trailing slash: the base of every endpoint.
-    fn base(&self) -> &str {
-        self.plan.issuer.trim_end_matches('/')
-    }
-}
-
-impl Handler for Provider {
+impl Handler for Idp {
     async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Reply {
-        let (parts, body) = req.into_parts();
-        let path = parts.uri.path();
-        if path.starts_with("/api/") {
-            return okta::handle(
-                &parts,
-                self.plan.api_token.as_ref(),
-                &self.users,
-                self.base(),
-            );
+        if req.uri().path().starts_with("/api/") {
+            return self.api(req).await;
         }
+        let (parts, body) = req.into_parts();
+        // Trimming copes with `//.well-known/…` from a trailing-slash issuer.
+        let path = format!("/{}", parts.uri.path().trim_start_matches('/'));
         let query = web::parse_params(parts.uri.query().unwrap_or("").as_bytes());
         let form = if parts.method == Method::POST {
             match web::read_body(body).await {
@@ -104,125 +246,35 @@ impl Handler for Provider {
             .and_then(|v| v.to_str().ok());
         let session = session_cookie(&parts.headers);
         let session = session.as_deref();
-        match (&parts.method, path) {
-            (&Method::GET, "/") => self.home(),
-            (&Method::GET, "/.well-known/openid-configuration") => self.discovery(),
-            (&Method::GET, "/oauth2/v1/keys") => self.signer.jwks(),
-            (&Method::GET, AUTHORIZE_PATH) => self.authorize(&query, session),
-            (&Method::POST, AUTHORIZE_PATH) => self.authorize_choice(form),
-            (&Method::POST, "/oauth2/v1/token") => self.token(auth, &form),
-            (&Method::GET | &Method::POST, "/oauth2/v1/userinfo") => self.userinfo(auth),
-            (&Method::POST, "/oauth2/v1/revoke") => self.revoke(auth, &form),
-            (&Method::GET, "/oauth2/v1/logout") => self.logout(&query, session),
-            _ => self.page(StatusCode::NOT_FOUND, "Not found", "<p>No such page.</p>"),
+        let b = self.behaviour().clone();
+        let endpoint = path.strip_prefix(self.opts.endpoint_prefix);
+        match (&parts.method, path.as_str(), endpoint) {
+            (&Method::GET, "/", _) => self.home(),
+            (&Method::GET, "/.well-known/openid-configuration", _) => self.discovery(&b),
+            (&Method::GET, _, Some("/keys")) => self.jwks(&b),
+            (&Method::GET, _, Some("/authorize")) => self.authorize(query, session, &b),
+            (&Method::POST, _, Some("/authorize")) => self.authorize_choice(form, &b),
+            (&Method::POST, _, Some("/token")) => self.token(auth, form, &b).await,
+            (&Method::GET | &Method::POST, _, Some("/userinfo")) => self.userinfo(auth, &b),
+            (&Method::POST, _, Some("/revoke")) => self.revoke(auth, &form),
+            (&Method::GET, _, Some("/logout")) => self.logout(query, session),
+            _ => self.not_found(),
         }
     }
 }
 
-impl Provider {
-    fn page(&self, status: StatusCode, title: &str, body: &str) -> Reply {
-        web::html(status, web::page(title, LABEL, body, false))
+impl Idp {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn home(&self) -> Reply {
-        let users: String = self
-            .users
-            .iter()
-            .map(|u| {
-                format!(
-                    "<li><strong>{}</strong> · {} — {}</li>",
-                    escape(u.login),
-                    escape(u.email),
-                    escape(&users::summary(&u.groups))
-                )
-            })
-            .collect();
-        let body = format!(
-            "<p>A stand-in for an Okta org, run by <code>portcullis demo</code>: OpenID Connect \
-sign-in (issuer <code>{issuer}</code>) and the Okta Management API on one origin.</p>\
-<p>Demo users (no passwords):</p><ul>{users}</ul>\
-<p><a href=\"/.well-known/openid-configuration\">Discovery document</a> · \
-<a href=\"/oauth2/v1/keys\">Signing keys</a></p>",
-            issuer = escape(&self.plan.issuer),
-        );
-        self.page(StatusCode::OK, "Demo identity provider", &body)
+    fn behaviour(&self) -> MutexGuard<'_, Behaviour> {
+        self.behaviour.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn discovery(&self) -> Reply {
-        let base = self.base();
-        web::json(
-            StatusCode::OK,
-            &json!({
-                "issuer": self.plan.issuer,
-                "authorization_endpoint": format!("{base}{AUTHORIZE_PATH}"),
-                "token_endpoint": format!("{base}/oauth2/v1/token"),
-                "userinfo_endpoint": format!("{base}/oauth2/v1/userinfo"),
-                "jwks_uri": format!("{base}/oauth2/v1/keys"),
-                "revocation_endpoint": format!("{base}/oauth2/v1/revoke"),
-                "end_session_endpoint": format!("{base}/oauth2/v1/logout"),
-                "response_types_supported": ["code"],
-                "response_modes_supported": ["query"],
-                "grant_types_supported": ["authorization_code", "refresh_token"],
-                "subject_types_supported": ["public"],
-                "id_token_signing_alg_values_supported": ["RS256"],
-                "scopes_supported": ["openid", "profile", "email", "offline_access"],
-                "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-                "code_challenge_methods_supported": ["S256"],
-                "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nonce", "at_hash",
-                    "name", "preferred_username", "email", "email_verified"],
-                "authorization_response_iss_parameter_supported": true,
-            }),
-        )
-    }
-
-    /// `GET /oauth2/v1/logout` (OpenID Connect RP-Initiated Logout 1.0).
-    fn logout(&self, query: &Params, session: Option<&str>) -> Reply {
-        if let Some(id) = session {
-            self.grants().end_session(id);
-        }
-        let mut reply = self.logout_reply(query);
-        let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
-        if let Ok(v) = HeaderValue::from_str(&clear) {
-            reply.headers_mut().append(header::SET_COOKIE, v);
-        }
-        reply
-    }
-
-    fn logout_reply(&self, query: &Params) -> Reply {
-        let wanted = param(query, "post_logout_redirect_uri").filter(|v| !v.is_empty());
-        let registered = self.plan.signout_redirect.as_ref();
-        let matches = |uri: &str| {
-            Url::parse(uri)
-                .ok()
-                .is_some_and(|u| registered.is_some_and(|r| *r == u))
-        };
-        if let Some(uri) = wanted.filter(|u| matches(u))
-            && let Ok(mut url) = Url::parse(uri)
-        {
-            if let Some(state) = param(query, "state") {
-                url.query_pairs_mut().append_pair("state", state);
-            }
-            return web::redirect(url.as_str());
-        }
-        let note = match wanted {
-            Some(uri) => format!(
-                "<p class=\"bad\">Not following <code>{}</code>: it is not the client's \
-registered <code>signout_redirect_url</code>.</p>",
-                escape(uri)
-            ),
-            None => String::new(),
-        };
-        let back = registered
-            .map(Url::to_string)
-            .or_else(|| self.plan.start_url().map(str::to_owned));
-        let link = back
-            .map(|b| format!("<p><a href=\"{0}\">Back to {0}</a></p>", escape(&b)))
-            .unwrap_or_default();
-        let body = format!(
-            "<p>You are signed out of the demo provider: the next sign-in asks again which \
-user you are.</p>{note}{link}"
-        );
-        self.page(StatusCode::OK, "Signed out of the demo provider", &body)
+    /// The URL of the endpoint `name` (`authorize`, `token`, …).
+    fn endpoint(&self, name: &str) -> String {
+        format!("{}{}/{name}", self.base, self.opts.endpoint_prefix)
     }
 }
 

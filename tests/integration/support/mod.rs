@@ -1,8 +1,6 @@
 //! Test harness: start a proxy from YAML on 127.0.0.1, talk to it, read what the
 //! upstream saw.
 
-pub mod idp;
-pub mod okta;
 pub mod redis;
 pub mod signin;
 pub mod upstream;

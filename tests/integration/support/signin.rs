@@ -7,10 +7,20 @@ use std::sync::Arc;
 use reqwest::cookie::{CookieStore, Jar};
 
 use super::TestProxy;
-use super::idp::{IdpOptions, MockIdp};
 use super::upstream::{self, Upstream};
+use portcullis::demo::idp::{IdpOptions, MockIdp};
 
 pub const SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+/// `opts` signing with the fixture keys `tests/fixtures/idp-rsa.pem` (kid `idp-key-1`)
+/// and, after rotation, `idp-rsa-2.pem` (kid `idp-key-2`), unless it names its own.
+pub fn with_fixture_keys(mut opts: IdpOptions) -> IdpOptions {
+    if opts.key_files.is_empty() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        opts.key_files = vec![dir.join("idp-rsa.pem"), dir.join("idp-rsa-2.pem")];
+    }
+    opts
+}
 
 /// A proxy, its provider and its upstream.
 pub struct World {
@@ -42,7 +52,7 @@ impl World {
         // With an issuer override the provider advertises something other than its real
         // address; the proxy is configured with the real one, so the two differ.
         let overridden = opts.issuer_override.is_some();
-        let idp = MockIdp::start_with(opts).await;
+        let idp = MockIdp::start_with(with_fixture_keys(opts)).await;
         prepare(&idp);
         let up = upstream::start("app").await;
         let yaml = format!(

@@ -1,4 +1,6 @@
-//! The demo provider's RSA signing key — **a published demo key, not a secret**.
+//! The demo provider's RSA signing key — **a published demo key, not a secret** — the
+//! mock provider's key unless a test gives it others; part of the test kit and the demo,
+//! never on the proxy's request path.
 //!
 //! It is fixed (rather than generated at start) because generating a 2048-bit RSA key
 //! needs a crate the proxy does not otherwise use, and takes seconds in a debug build.
