@@ -17,24 +17,24 @@
 //! become responses), [`context`], [`telemetry`], [`clock`], [`seal`], [`tls`] and
 //! [`body`]. Dependencies point down only; the README's "Layout" section has the floors.
 
-pub mod body;
+pub(crate) mod body;
 pub mod clock;
 pub mod config;
-pub mod context;
+pub(crate) mod context;
 pub mod demo;
-pub mod directory;
-pub mod error;
-pub mod identity;
-pub mod oidc;
+pub(crate) mod directory;
+pub(crate) mod error;
+pub(crate) mod identity;
+pub(crate) mod oidc;
 pub mod pipeline;
 pub mod policy;
-pub mod proxy;
-pub mod respond;
+pub(crate) mod proxy;
+pub(crate) mod respond;
 pub mod routes;
 pub mod seal;
 pub mod server;
 pub mod session;
-pub mod signin;
+pub(crate) mod signin;
 pub mod telemetry;
 pub mod tls;
 
