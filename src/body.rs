@@ -10,11 +10,11 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 
 /// Boxed error type of our bodies.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A streamed body, type-erased: the forward stage decides what streams (an upstream
 /// body with its timeouts), the rest of the house only sends it.
-pub type StreamedBody = Pin<Box<dyn Body<Data = Bytes, Error = BoxError> + Send>>;
+pub(crate) type StreamedBody = Pin<Box<dyn Body<Data = Bytes, Error = BoxError> + Send>>;
 
 /// The body of every response we send: a ready-made page or a streamed body.
 pub enum ResponseBody {

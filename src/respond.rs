@@ -14,7 +14,7 @@ use crate::config::headers::HeaderList;
 use crate::error::{ProxyError, SignInFailure};
 
 /// Whether the client prefers HTML (a browser) over JSON (an API client).
-pub fn wants_html(headers: &HeaderMap) -> bool {
+pub(crate) fn wants_html(headers: &HeaderMap) -> bool {
     let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
         return false;
     };
@@ -34,7 +34,7 @@ pub fn wants_html(headers: &HeaderMap) -> bool {
 }
 
 /// The response for `err`. `security_headers` are the global `set_response_headers`.
-pub fn error_response(
+pub(crate) fn error_response(
     err: &ProxyError,
     request_id: &str,
     html: bool,
@@ -92,7 +92,7 @@ pub fn error_response(
 
 /// Headers of a page of ours that may show identity: its type, never cached, never
 /// sniffed, no referrer.
-pub fn private_page_headers(h: &mut HeaderMap, content_type: &'static str) {
+pub(crate) fn private_page_headers(h: &mut HeaderMap, content_type: &'static str) {
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(
@@ -106,7 +106,7 @@ pub fn private_page_headers(h: &mut HeaderMap, content_type: &'static str) {
 }
 
 /// A plain-text response (health checks, redirects).
-pub fn text(status: StatusCode, body: &'static str) -> Response<ResponseBody> {
+pub(crate) fn text(status: StatusCode, body: &'static str) -> Response<ResponseBody> {
     let mut response = Response::new(ResponseBody::full(body));
     *response.status_mut() = status;
     response.headers_mut().insert(
@@ -117,7 +117,7 @@ pub fn text(status: StatusCode, body: &'static str) -> Response<ResponseBody> {
 }
 
 /// Escapes text for HTML element and attribute content.
-pub fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -157,7 +157,7 @@ fn next_step(err: &ProxyError) -> &'static str {
 }
 
 /// An error page: no external resources, every value escaped.
-pub fn page(
+pub(crate) fn page(
     status: StatusCode,
     title: &str,
     message: &str,
@@ -178,7 +178,7 @@ pub fn page(
 }
 
 /// The shared page layout. `body_html` and `meta_html` must already be escaped.
-pub fn html_page(title: &str, body_html: &str, meta_html: Option<&str>) -> String {
+pub(crate) fn html_page(title: &str, body_html: &str, meta_html: Option<&str>) -> String {
     let meta = meta_html
         .map(|m| format!("<p class=\"meta\">{m}</p>"))
         .unwrap_or_default();

@@ -27,10 +27,10 @@ use tokio::task::JoinHandle;
 use crate::respond::{escape, html_page};
 
 /// Every companion response.
-pub type Reply = Response<Full<Bytes>>;
+pub(super) type Reply = Response<Full<Bytes>>;
 
 /// Query or form parameters, in order.
-pub type Params = Vec<(String, String)>;
+pub(super) type Params = Vec<(String, String)>;
 
 /// Largest request body a companion reads (forms, token requests).
 const MAX_BODY: usize = 64 * 1024;
@@ -39,14 +39,14 @@ const MAX_BODY: usize = 64 * 1024;
 const DRAIN: Duration = Duration::from_secs(5);
 
 /// One companion's request handler.
-pub trait Handler: Send + Sync + 'static {
+pub(super) trait Handler: Send + Sync + 'static {
     /// Answers one request.
     fn handle(self: Arc<Self>, req: Request<Incoming>) -> impl Future<Output = Reply> + Send;
 }
 
 /// A companion serving on its own listener until [`Running::stop`].
 #[derive(Debug)]
-pub struct Running {
+pub(super) struct Running {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
@@ -54,7 +54,11 @@ pub struct Running {
 
 impl Running {
     /// Serves `handler` on `listener` in a background task.
-    pub fn spawn<H: Handler>(listener: TcpListener, addr: SocketAddr, handler: Arc<H>) -> Self {
+    pub(super) fn spawn<H: Handler>(
+        listener: TcpListener,
+        addr: SocketAddr,
+        handler: Arc<H>,
+    ) -> Self {
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(serve(listener, handler, stopped));
         Running {
@@ -65,12 +69,12 @@ impl Running {
     }
 
     /// The listening address.
-    pub fn addr(&self) -> SocketAddr {
+    pub(super) fn addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// Stops accepting, lets open connections finish (at most 5 s), then returns.
-    pub async fn stop(mut self) {
+    pub(super) async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -127,7 +131,7 @@ async fn serve<H: Handler>(
 }
 
 /// Reads a request body of at most 64 KiB; `None` when it is larger or broken.
-pub async fn read_body(body: Incoming) -> Option<Bytes> {
+pub(super) async fn read_body(body: Incoming) -> Option<Bytes> {
     Limited::new(body, MAX_BODY)
         .collect()
         .await
@@ -136,12 +140,12 @@ pub async fn read_body(body: Incoming) -> Option<Bytes> {
 }
 
 /// Parses `application/x-www-form-urlencoded` text (a query string or a form body).
-pub fn parse_params(bytes: &[u8]) -> Params {
+pub(super) fn parse_params(bytes: &[u8]) -> Params {
     url::form_urlencoded::parse(bytes).into_owned().collect()
 }
 
 /// The value of `name`, if present.
-pub fn param<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
+pub(super) fn param<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
     params
         .iter()
         .find(|(n, _)| n == name)
@@ -149,7 +153,7 @@ pub fn param<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
 }
 
 /// The first parameter given more than once (OAuth forbids repeats, RFC 6749 §3.1).
-pub fn repeated(params: &Params) -> Option<&str> {
+pub(super) fn repeated(params: &Params) -> Option<&str> {
     params
         .iter()
         .enumerate()
@@ -158,7 +162,7 @@ pub fn repeated(params: &Params) -> Option<&str> {
 }
 
 /// Compares two secrets without an early exit on the first differing byte.
-pub fn same_secret(a: &str, b: &str) -> bool {
+pub(super) fn same_secret(a: &str, b: &str) -> bool {
     let digest = |s: &str| ring::digest::digest(&ring::digest::SHA256, s.as_bytes());
     let (a, b) = (digest(a), digest(b));
     a.as_ref()
@@ -169,7 +173,11 @@ pub fn same_secret(a: &str, b: &str) -> bool {
 }
 
 /// A response with `content_type`, never cached, never sniffed.
-pub fn reply(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Reply {
+pub(super) fn reply(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Reply {
     let mut r = Response::new(Full::new(body.into()));
     *r.status_mut() = status;
     crate::respond::private_page_headers(r.headers_mut(), content_type);
@@ -177,17 +185,17 @@ pub fn reply(status: StatusCode, content_type: &'static str, body: impl Into<Byt
 }
 
 /// An HTML page.
-pub fn html(status: StatusCode, page: String) -> Reply {
+pub(super) fn html(status: StatusCode, page: String) -> Reply {
     reply(status, "text/html; charset=utf-8", page)
 }
 
 /// A JSON document.
-pub fn json(status: StatusCode, value: &serde_json::Value) -> Reply {
+pub(super) fn json(status: StatusCode, value: &serde_json::Value) -> Reply {
     reply(status, "application/json", value.to_string())
 }
 
 /// A 302 to `location`; a 500 if `location` cannot be a header value.
-pub fn redirect(location: &str) -> Reply {
+pub(super) fn redirect(location: &str) -> Reply {
     match HeaderValue::from_str(location) {
         Ok(value) => {
             let mut r = reply(StatusCode::FOUND, "text/plain; charset=utf-8", "");
@@ -212,7 +220,7 @@ text-align:left;margin:.5rem 0;padding:.6rem 1rem}.users small{color:#5b6474}</s
 
 /// A page in the product's layout, with a visible `label` at the top; `wide` gives
 /// tables room. `body_html` must already be escaped.
-pub fn page(title: &str, label: &str, body_html: &str, wide: bool) -> String {
+pub(super) fn page(title: &str, label: &str, body_html: &str, wide: bool) -> String {
     let width = if wide {
         "<style>main{max-width:60rem;margin-top:4vh}</style>"
     } else {

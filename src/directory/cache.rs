@@ -26,7 +26,7 @@ use super::{DirectoryError, GroupSource, group_keys};
 use crate::clock;
 
 /// Background refreshes running at the same time, over all users.
-pub const MAX_BACKGROUND_REFRESHES: usize = 4;
+pub(super) const MAX_BACKGROUND_REFRESHES: usize = 4;
 /// First wait after a failed lookup before a background retry, in seconds.
 const FIRST_RETRY_SECS: u64 = 5;
 

@@ -25,14 +25,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-pub use cache::{GroupCache, Membership};
-pub use okta::OktaDirectory;
-pub use shared::{SharedFuture, SharedGroups, SharedStore};
+pub(crate) use cache::{GroupCache, Membership};
+pub(crate) use okta::OktaDirectory;
+pub(crate) use shared::{SharedFuture, SharedGroups, SharedStore};
 
 use crate::config::auth::{Idp, IdpKind};
 
 /// A future returned by a [`GroupSource`].
-pub type GroupsFuture<'a> =
+pub(crate) type GroupsFuture<'a> =
     Pin<Box<dyn Future<Output = Result<Vec<Group>, DirectoryError>> + Send + 'a>>;
 
 /// Somewhere the groups of a user can be looked up.
@@ -82,7 +82,7 @@ pub enum DirectoryError {
 
 /// A snapshot of a directory client's counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct DirectoryStats {
+pub(crate) struct DirectoryStats {
     /// HTTP requests sent to the directory (every page and every retry).
     pub api_calls: u64,
     /// HTTP 429 answers received.
@@ -95,7 +95,7 @@ pub struct DirectoryStats {
 
 /// The union of the groups' ids and names, sorted and deduplicated, as policies see
 /// them (`groups has X` matches either an id or a name).
-pub fn group_keys(groups: &[Group]) -> Arc<[String]> {
+pub(crate) fn group_keys(groups: &[Group]) -> Arc<[String]> {
     let mut keys: Vec<String> = groups
         .iter()
         .flat_map(|g| [&g.id, &g.name])
@@ -114,7 +114,7 @@ pub fn group_keys(groups: &[Group]) -> Arc<[String]> {
 /// Each API request is bounded by `idp_refresh_directory_timeout`, and so is each
 /// lookup as a whole (all pages and rate-limit waits). With `shared` (the session store's Redis),
 /// answers are shared by every replica ([`SharedGroups`]).
-pub fn from_idp(idp: &Idp, shared: Option<Arc<dyn SharedStore>>) -> Option<Arc<GroupCache>> {
+pub(crate) fn from_idp(idp: &Idp, shared: Option<Arc<dyn SharedStore>>) -> Option<Arc<GroupCache>> {
     if idp.provider != Some(IdpKind::Okta) {
         return None;
     }

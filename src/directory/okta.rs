@@ -29,17 +29,17 @@ use crate::config::secret::Secret;
 
 /// `limit` asked for on each page (Okta's maximum for this endpoint is larger; 200 is
 /// what its rate-limit guidance suggests).
-pub const PAGE_LIMIT: u32 = 200;
+pub(super) const PAGE_LIMIT: u32 = 200;
 /// The largest page body read (bigger → [`DirectoryError::BadResponse`]).
-pub const MAX_PAGE_BYTES: usize = 4 << 20;
+pub(super) const MAX_PAGE_BYTES: usize = 4 << 20;
 /// The largest error body read (for `errorSummary`).
 const MAX_ERROR_BYTES: usize = 64 << 10;
 /// Pages followed for one user before giving up (200 groups each).
-pub const MAX_PAGES: usize = 500;
+pub(super) const MAX_PAGES: usize = 500;
 /// Retries of one request after HTTP 429.
-pub const MAX_RETRIES: u32 = 3;
+pub(super) const MAX_RETRIES: u32 = 3;
 /// The longest single wait for a rate-limit reset.
-pub const MAX_WAIT: Duration = Duration::from_secs(60);
+pub(super) const MAX_WAIT: Duration = Duration::from_secs(60);
 /// Waits after a 429 without a usable `X-Rate-Limit-Reset`: 1 s, 2 s, 4 s.
 const DEFAULT_BACKOFF_SECS: [u64; 3] = [1, 2, 4];
 /// The shortest wait after a 429, even when the reset time has passed already.
@@ -52,7 +52,7 @@ const LOW_REMAINING: u64 = 2;
 const MAX_SUMMARY_CHARS: usize = 300;
 
 /// An Okta directory reached with an API token (`idp_service_account`).
-pub struct OktaDirectory {
+pub(crate) struct OktaDirectory {
     /// `scheme://host[:port]/`: the origin of the issuer.
     base: Url,
     /// `SSWS <token>`, marked sensitive; `None` when the token cannot be a header value.
@@ -95,7 +95,7 @@ impl OktaDirectory {
     /// A client for the Okta org of `issuer`; the API base is the issuer's origin
     /// (`scheme://host[:port]`). Each HTTP request (including reading its body) is
     /// bounded by `request_timeout`.
-    pub fn new(issuer: &Url, api_token: &Secret, request_timeout: Duration) -> Self {
+    pub(crate) fn new(issuer: &Url, api_token: &Secret, request_timeout: Duration) -> Self {
         let mut base = issuer.clone();
         base.set_path("/");
         base.set_query(None);
@@ -130,12 +130,13 @@ impl OktaDirectory {
     }
 
     /// The API base: the issuer's origin with path `/`.
-    pub fn base(&self) -> &Url {
+    #[cfg(test)]
+    pub(crate) fn base(&self) -> &Url {
         &self.base
     }
 
     /// A snapshot of the counters.
-    pub fn stats(&self) -> DirectoryStats {
+    pub(crate) fn stats(&self) -> DirectoryStats {
         DirectoryStats {
             api_calls: self.api_calls.load(Ordering::Relaxed),
             rate_limited: self.rate_limited.load(Ordering::Relaxed),

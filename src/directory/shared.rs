@@ -15,12 +15,13 @@ use super::{DirectoryError, Group, GroupSource, GroupsFuture};
 use crate::clock;
 
 /// A future of a [`SharedStore`].
-pub type SharedFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+pub(crate) type SharedFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// Where replicas share directory answers: sealed values under keyed names, each with
 /// a time to live. The session store's Redis implements it; failures read as "no
 /// shared answer" (best effort: every replica can still ask the directory).
-pub trait SharedStore: Send + Sync + std::fmt::Debug {
+pub(crate) trait SharedStore: Send + Sync + std::fmt::Debug {
     /// The store's name for `id` of `kind` (never the id itself).
     fn key(&self, kind: &str, id: &str) -> String;
     /// The value under `key`, opened, if any.
@@ -31,7 +32,7 @@ pub trait SharedStore: Send + Sync + std::fmt::Debug {
 
 /// A [`GroupSource`] with a Redis-shared cache in front.
 #[derive(Debug)]
-pub struct SharedGroups {
+pub(crate) struct SharedGroups {
     inner: Arc<dyn GroupSource>,
     store: Arc<dyn SharedStore>,
     /// Seconds a shared answer counts as current.
@@ -49,7 +50,7 @@ struct Stored {
 impl SharedGroups {
     /// Shares `inner`'s answers through `store`; answers younger than `interval`
     /// seconds are reused, kept for `keep` seconds.
-    pub fn new(
+    pub(crate) fn new(
         inner: Arc<dyn GroupSource>,
         store: Arc<dyn SharedStore>,
         interval: u64,

@@ -18,7 +18,7 @@ use crate::clock;
 use crate::session::Session;
 
 /// How long an assertion is valid (Pomerium: 5 minutes).
-pub const LIFETIME_SECS: u64 = 300;
+pub(crate) const LIFETIME_SECS: u64 = 300;
 
 /// What one assertion says.
 #[derive(Clone, Copy, Debug)]

@@ -26,7 +26,7 @@ const RENEW_BEFORE_SECS: u64 = 60;
 type Fingerprint = [u8; 32];
 
 /// A bounded cache of signed assertions.
-pub struct AssertionCache {
+pub(crate) struct AssertionCache {
     capacity: usize,
     inner: Mutex<Inner>,
 }
@@ -58,7 +58,7 @@ impl std::fmt::Debug for AssertionCache {
 
 impl AssertionCache {
     /// A cache of at most `capacity` assertions (0 turns caching off).
-    pub fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         Self {
             capacity,
             inner: Mutex::new(Inner::default()),
@@ -67,7 +67,7 @@ impl AssertionCache {
 
     /// A fresh assertion for `claims`: the cached one while it has enough life left,
     /// else a newly signed one.
-    pub fn get_or_sign(
+    pub(crate) fn get_or_sign(
         &self,
         keys: &SigningKeys,
         claims: &Claims<'_>,
@@ -85,12 +85,13 @@ impl AssertionCache {
     }
 
     /// How many assertions are cached.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.lock().map.len()
     }
 
     /// Whether the cache is empty.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 

@@ -2,22 +2,22 @@
 //! private scalar out of an EC key. Parsing here never panics: anything unexpected is
 //! `None`, and the caller names the problem.
 
-pub const INTEGER: u8 = 0x02;
-pub const OCTET_STRING: u8 = 0x04;
-pub const OID: u8 = 0x06;
-pub const SEQUENCE: u8 = 0x30;
+pub(super) const INTEGER: u8 = 0x02;
+pub(super) const OCTET_STRING: u8 = 0x04;
+pub(super) const OID: u8 = 0x06;
+pub(super) const SEQUENCE: u8 = 0x30;
 /// `[0]` constructed: the curve parameters of a SEC1 `ECPrivateKey`.
-pub const CONTEXT_0: u8 = 0xA0;
+pub(super) const CONTEXT_0: u8 = 0xA0;
 
 /// `id-ecPublicKey` (1.2.840.10045.2.1).
-pub const OID_EC_PUBLIC_KEY: &[u8] = &[0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01];
+pub(super) const OID_EC_PUBLIC_KEY: &[u8] = &[0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01];
 /// `prime256v1` / P-256 (1.2.840.10045.3.1.7).
-pub const OID_P256: &[u8] = &[0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];
+pub(super) const OID_P256: &[u8] = &[0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];
 /// `rsaEncryption` (1.2.840.113549.1.1.1).
-pub const OID_RSA: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01];
+pub(super) const OID_RSA: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01];
 
 /// Reads one tag-length-value: `(tag, contents, rest)`.
-pub fn read_tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+pub(super) fn read_tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let (&tag, rest) = input.split_first()?;
     let (&first, rest) = rest.split_first()?;
     let (len, rest) = if first < 0x80 {
@@ -42,14 +42,14 @@ fn expect(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
 
 /// A PKCS#8 `PrivateKeyInfo`, split: algorithm OID, its parameters when they are an OID
 /// (the curve of an EC key), and the contents of the `privateKey` octet string.
-pub struct Pkcs8<'a> {
+pub(super) struct Pkcs8<'a> {
     pub algorithm: &'a [u8],
     pub parameters: Option<&'a [u8]>,
     pub private_key: &'a [u8],
 }
 
 /// Splits a PKCS#8 `PrivateKeyInfo` (v1 or v2).
-pub fn pkcs8(der: &[u8]) -> Option<Pkcs8<'_>> {
+pub(super) fn pkcs8(der: &[u8]) -> Option<Pkcs8<'_>> {
     let (info, _) = expect(der, SEQUENCE)?;
     let (_version, rest) = expect(info, INTEGER)?;
     let (alg, rest) = expect(rest, SEQUENCE)?;
@@ -65,7 +65,7 @@ pub fn pkcs8(der: &[u8]) -> Option<Pkcs8<'_>> {
 
 /// A SEC1 `ECPrivateKey`, split: the private scalar's bytes and the curve OID, when
 /// the key names one.
-pub fn sec1(der: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
+pub(super) fn sec1(der: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
     let (key, _) = expect(der, SEQUENCE)?;
     let (_version, rest) = expect(key, INTEGER)?;
     let (scalar, rest) = expect(rest, OCTET_STRING)?;
@@ -76,7 +76,7 @@ pub fn sec1(der: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
 }
 
 /// A readable name for a key algorithm or curve OID, for error messages.
-pub fn oid_name(oid: &[u8]) -> &'static str {
+pub(super) fn oid_name(oid: &[u8]) -> &'static str {
     match oid {
         OID_EC_PUBLIC_KEY => "EC",
         OID_P256 => "P-256",

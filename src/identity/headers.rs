@@ -24,7 +24,7 @@ static WARNED: AtomicBool = AtomicBool::new(false);
 
 /// The header text of a claim value, or `None` when there is nothing to send or the
 /// value cannot be sent safely.
-pub fn claim_header_value(value: &Value) -> Option<HeaderValue> {
+pub(crate) fn claim_header_value(value: &Value) -> Option<HeaderValue> {
     let text: Cow<'_, str> = match value {
         Value::Null => return None,
         Value::String(s) => Cow::Borrowed(s),
@@ -61,7 +61,7 @@ pub fn claim_header_value(value: &Value) -> Option<HeaderValue> {
 /// (the filtered `groups` given), `sid`; otherwise the session's IdP claims, where a
 /// name may reach into nested objects with `.` or `/` (`address.country`). A key that
 /// itself holds `.` or `/` (`https://example.com/roles`) is matched whole first.
-pub fn claim_of(session: &Session, groups: &[String], name: &str) -> Option<Value> {
+pub(crate) fn claim_of(session: &Session, groups: &[String], name: &str) -> Option<Value> {
     match name {
         "email" => session.email.clone().map(Value::String),
         "name" => session.name.clone().map(Value::String),

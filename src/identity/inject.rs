@@ -18,7 +18,7 @@ use crate::config::route::RouteSpec;
 use crate::session::Session;
 
 /// The assertion header.
-pub const ASSERTION: HeaderName = HeaderName::from_static("x-pomerium-jwt-assertion");
+pub(crate) const ASSERTION: HeaderName = HeaderName::from_static("x-pomerium-jwt-assertion");
 
 /// Identity settings and keys, built once.
 #[derive(Debug)]
@@ -127,7 +127,7 @@ impl Injector {
 }
 
 /// The groups to assert: all of them, or only those the filter lets through.
-pub fn filter_groups<'a>(
+pub(crate) fn filter_groups<'a>(
     groups: &'a [String],
     filter: Option<&GroupsFilter>,
     mentioned: &[String],

@@ -12,22 +12,22 @@
 //! Invariant: no key material ever reaches a `Debug`, `Display` or error message; the
 //! JWKS holds public parts only.
 
-pub mod assertion;
-pub mod cache;
+pub(crate) mod assertion;
+pub(crate) mod cache;
 mod der;
-pub mod headers;
-pub mod inject;
-pub mod keys;
+pub(crate) mod headers;
+pub(crate) mod inject;
+pub(crate) mod keys;
 
 #[cfg(test)]
 mod test_keys;
 #[cfg(test)]
 mod test_support;
 
-pub use assertion::Claims;
-pub use cache::AssertionCache;
-pub use headers::{claim_header_value, claim_of};
-pub use keys::{Jwks, SigningKeys};
+pub(crate) use assertion::Claims;
+pub(crate) use cache::AssertionCache;
+pub(crate) use headers::{claim_header_value, claim_of};
+pub(crate) use keys::SigningKeys;
 
 /// Why keys could not be loaded or an assertion could not be signed. Messages name the
 /// problem, never key material.

@@ -2,7 +2,7 @@
 //! them anywhere else.
 
 /// EC P-256, PKCS#8 (`openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256`).
-pub const EC_PKCS8: &str = "\
+pub(super) const EC_PKCS8: &str = "\
 -----BEGIN PRIVATE KEY-----\n\
 MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgRXknh9sNo+yVis/g\n\
 dyga3Sokw8nbBST658DhA79bSP6hRANCAATnkJAXG2BV7gw9k6nsj3sEhOBXUW9V\n\
@@ -10,7 +10,7 @@ biyKh2YrKLmjbJXq9Aa3ornJOawC+JF2eBHWVdyzRhik6e3cB+Z2PprC\n\
 -----END PRIVATE KEY-----\n";
 
 /// The same EC key as [`EC_PKCS8`], as SEC1 (`openssl ec`).
-pub const EC_SEC1: &str = "\
+pub(super) const EC_SEC1: &str = "\
 -----BEGIN EC PRIVATE KEY-----\n\
 MHcCAQEEIEV5J4fbDaPslYrP4HcoGt0qJMPJ2wUk+ufA4QO/W0j+oAoGCCqGSM49\n\
 AwEHoUQDQgAE55CQFxtgVe4MPZOp7I97BITgV1FvVW4siodmKyi5o2yV6vQGt6K5\n\
@@ -18,7 +18,7 @@ yTmsAviRdngR1lXcs0YYpOnt3Afmdj6awg==\n\
 -----END EC PRIVATE KEY-----\n";
 
 /// A second EC P-256 key, PKCS#8.
-pub const EC2_PKCS8: &str = "\
+pub(super) const EC2_PKCS8: &str = "\
 -----BEGIN PRIVATE KEY-----\n\
 MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg/4Tipv8lR5Qoefow\n\
 dWMi65FjmuSAJl2YMuaXup9O5x2hRANCAARXgrG7IB5s3eNqLeP1sz27JsEg5ojG\n\
@@ -26,7 +26,7 @@ dWMi65FjmuSAJl2YMuaXup9O5x2hRANCAARXgrG7IB5s3eNqLeP1sz27JsEg5ojG\n\
 -----END PRIVATE KEY-----\n";
 
 /// RSA 2048, PKCS#8 (`openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048`).
-pub const RSA_PKCS8: &str = "\
+pub(super) const RSA_PKCS8: &str = "\
 -----BEGIN PRIVATE KEY-----\n\
 MIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQC0bmAEJzO48Xrh\n\
 kGJtLNGqDVDGqq1YY6UpYKwpjs4T+BfgRxN9XvSk4wQRc6hOcPqbMtZGVxRQ4Did\n\
@@ -57,7 +57,7 @@ lXd5LOaT+EiFvlRzqfSpt/Jn\n\
 -----END PRIVATE KEY-----\n";
 
 /// The same RSA key as [`RSA_PKCS8`], as PKCS#1 (`openssl rsa -traditional`).
-pub const RSA_PKCS1: &str = "\
+pub(super) const RSA_PKCS1: &str = "\
 -----BEGIN RSA PRIVATE KEY-----\n\
 MIIEpAIBAAKCAQEAtG5gBCczuPF64ZBibSzRqg1QxqqtWGOlKWCsKY7OE/gX4EcT\n\
 fV70pOMEEXOoTnD6mzLWRlcUUOA4nUz8L/0ea/CcY9dnAGW6smoeFHDydLHyWoH/\n\
@@ -87,7 +87,7 @@ W60eWD4UN+/XdPYwND9obkSxCbi34ZV3eSzmk/hIhb5Uc6n0qbfyZw==\n\
 -----END RSA PRIVATE KEY-----\n";
 
 /// RSA 1024, PKCS#8: too small.
-pub const RSA_1024: &str = "\
+pub(super) const RSA_1024: &str = "\
 -----BEGIN PRIVATE KEY-----\n\
 MIICdwIBADANBgkqhkiG9w0BAQEFAASCAmEwggJdAgEAAoGBALzbN1xi+NlIdBGH\n\
 woLACy9X4WhA4LaOl3I9K/KGMEq/Rl86/0OquEM81Uqg+/ENuBuNs1Zm77IA8ZE5\n\
@@ -106,13 +106,13 @@ jOKO13k5j3CxUUY=\n\
 -----END PRIVATE KEY-----\n";
 
 /// Ed25519, PKCS#8: unsupported.
-pub const ED25519: &str = "\
+pub(super) const ED25519: &str = "\
 -----BEGIN PRIVATE KEY-----\n\
 MC4CAQAwBQYDK2VwBCIEICgRGrcj/Ft0I4T6J0dtOUKjD4UiEfN9pz3B7fdFa3Gp\n\
 -----END PRIVATE KEY-----\n";
 
 /// EC P-384, PKCS#8: unsupported curve.
-pub const EC_P384: &str = "\
+pub(super) const EC_P384: &str = "\
 -----BEGIN PRIVATE KEY-----\n\
 MIG2AgEAMBAGByqGSM49AgEGBSuBBAAiBIGeMIGbAgEBBDBJLOPgXqIXttlzNi64\n\
 wKv2F4rlLR9GR/rGWisZQmoiR0RPMJpz420Y8yP7/D4XnEyhZANiAARgVO7h8qWd\n\
@@ -121,7 +121,7 @@ QlJHID9H/vAoOYvY3hk70EU1WDBEWV7lQhz1kFG6t6TizU2TUN8V8kY=\n\
 -----END PRIVATE KEY-----\n";
 
 /// EC P-384, SEC1: unsupported curve.
-pub const EC_P384_SEC1: &str = "\
+pub(super) const EC_P384_SEC1: &str = "\
 -----BEGIN EC PRIVATE KEY-----\n\
 MIGkAgEBBDBJLOPgXqIXttlzNi64wKv2F4rlLR9GR/rGWisZQmoiR0RPMJpz420Y\n\
 8yP7/D4XnEygBwYFK4EEACKhZANiAARgVO7h8qWd6qdCUObHaP8sVQJHPnrTDgW9\n\
@@ -129,21 +129,21 @@ MIGkAgEBBDBJLOPgXqIXttlzNi64wKv2F4rlLR9GR/rGWisZQmoiR0RPMJpz420Y\n\
 WDBEWV7lQhz1kFG6t6TizU2TUN8V8kY=\n\
 -----END EC PRIVATE KEY-----\n";
 /// The EC key of [`EC_PKCS8`] as SEC1 without its public key (`openssl ec -no_public`).
-pub const EC_SEC1_NO_PUBLIC: &str = "\
+pub(super) const EC_SEC1_NO_PUBLIC: &str = "\
 -----BEGIN EC PRIVATE KEY-----\n\
 MDECAQEEIEV5J4fbDaPslYrP4HcoGt0qJMPJ2wUk+ufA4QO/W0j+oAoGCCqGSM49\n\
 AwEH\n\
 -----END EC PRIVATE KEY-----\n";
 
 /// The EC key of [`EC_PKCS8`] as PKCS#8 without its public key.
-pub const EC_PKCS8_NO_PUBLIC: &str = "\
+pub(super) const EC_PKCS8_NO_PUBLIC: &str = "\
 -----BEGIN PRIVATE KEY-----\n\
 MEECAQAwEwYHKoZIzj0CAQYIKoZIzj0DAQcEJzAlAgEBBCBFeSeH2w2j7JWKz+B3\n\
 KBrdKiTDydsFJPrnwOEDv1tI/g==\n\
 -----END PRIVATE KEY-----\n";
 
 /// A self-signed certificate for [`EC_PKCS8`] (`openssl req -x509`).
-pub const EC_CERT: &str = "\
+pub(super) const EC_CERT: &str = "\
 -----BEGIN CERTIFICATE-----\n\
 MIIBczCCARmgAwIBAgIUFDxLP/Dn/Qx9QAWs2DdeMGexZtcwCgYIKoZIzj0EAwIw\n\
 DzENMAsGA1UEAwwEdGVzdDAeFw0yNjExMjIyMjU1MTlaFw0yNjExMjMyMjU1MTla\n\

@@ -10,12 +10,12 @@ use super::SigningKeys;
 use crate::config::secret::Secret;
 use crate::session::{Session, Tokens};
 
-pub const SECRET_A: [u8; 32] = [7; 32];
-pub const SECRET_B: [u8; 32] = [8; 32];
-pub const HOST: &str = "app.example.com";
+pub(super) const SECRET_A: [u8; 32] = [7; 32];
+pub(super) const SECRET_B: [u8; 32] = [8; 32];
+pub(super) const HOST: &str = "app.example.com";
 
 /// A session of user `00u1` that ends at `expires_at`.
-pub fn session(expires_at: u64) -> Session {
+pub(super) fn session(expires_at: u64) -> Session {
     Session {
         id: "sess-1".into(),
         sub: "00u1".into(),
@@ -49,22 +49,22 @@ pub fn session(expires_at: u64) -> Session {
 }
 
 /// Loads keys from a PEM text.
-pub fn pem_keys(pem: &str) -> SigningKeys {
+pub(super) fn pem_keys(pem: &str) -> SigningKeys {
     SigningKeys::load(Some(&Secret::new(pem)), &SECRET_A).expect("keys load")
 }
 
 /// The published JWKS, parsed by jsonwebtoken.
-pub fn jwk_set(keys: &SigningKeys) -> JwkSet {
+pub(super) fn jwk_set(keys: &SigningKeys) -> JwkSet {
     serde_json::from_slice(&keys.jwks().json).expect("JWKS parses as a JWK set")
 }
 
 /// Verifies `token` as an upstream would: find the key by `kid` in the published JWKS,
 /// check the signature with `alg`, `iss` = `aud` = `host`, and a live `exp`.
-pub fn verify(keys: &SigningKeys, token: &str, alg: Algorithm, host: &str) -> Value {
+pub(super) fn verify(keys: &SigningKeys, token: &str, alg: Algorithm, host: &str) -> Value {
     try_verify(keys, token, alg, host).expect("assertion verifies")
 }
 
-pub fn try_verify(
+pub(super) fn try_verify(
     keys: &SigningKeys,
     token: &str,
     alg: Algorithm,
@@ -85,7 +85,7 @@ pub fn try_verify(
 }
 
 /// The decoded JOSE header of a token, as JSON.
-pub fn header_json(token: &str) -> Value {
+pub(super) fn header_json(token: &str) -> Value {
     use base64::Engine as _;
     let first = token.split('.').next().unwrap();
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD

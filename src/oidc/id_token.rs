@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use super::provider::Client;
 
 /// Allowed clock skew between us and the provider.
-pub const SKEW_SECS: u64 = 60;
+pub(crate) const SKEW_SECS: u64 = 60;
 
 /// Why an ID token was refused.
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +50,7 @@ fn at(secs: u64) -> DateTime<Utc> {
 
 /// Verifies `token` and returns all of its claims. `nonce`: the one sent in the
 /// authorization request (None for a refreshed token, which carries none).
-pub fn verify(
+pub(crate) fn verify(
     client: &Client,
     token: &CoreIdToken,
     nonce: Option<&Nonce>,
@@ -95,7 +95,7 @@ pub fn verify(
 }
 
 /// A claim that is a string or a list of strings, as a list (`aud`, `groups`).
-pub fn string_list(claims: &Map<String, Value>, name: &str) -> Vec<String> {
+pub(crate) fn string_list(claims: &Map<String, Value>, name: &str) -> Vec<String> {
     match claims.get(name) {
         Some(Value::Array(a)) => a
             .iter()

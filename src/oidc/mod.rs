@@ -4,9 +4,9 @@
 //! It knows nothing of sessions or requests: [`crate::session`] uses it to refresh
 //! tokens (stage 3) and [`crate::signin`] to run the authorization-code flow.
 
-pub mod id_token;
-pub mod provider;
+pub(crate) mod id_token;
+pub(crate) mod provider;
 mod verify;
 
-pub use provider::Provider;
-pub use verify::VerifyError;
+pub(crate) use provider::Provider;
+pub(crate) use verify::VerifyError;

@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use openidconnect::core::{CoreClient, CoreJsonWebKeySet, CoreProviderMetadata};
 use openidconnect::{
-    AuthType, ClientId, ClientSecret, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl,
-    JsonWebKeySet,
+    AuthType, ClientId, ClientSecret, EndpointMaybeSet, EndpointNotSet, EndpointSet, JsonWebKeySet,
 };
 use tokio::time::Instant;
 use url::Url;
@@ -20,7 +19,7 @@ use url::Url;
 use crate::config::auth::{Idp, TokenAuthMethod};
 
 /// The OAuth client type once built from discovery.
-pub type Client = CoreClient<
+pub(crate) type Client = CoreClient<
     EndpointSet,
     EndpointNotSet,
     EndpointNotSet,
@@ -266,11 +265,6 @@ impl Provider {
             }
         }
     }
-}
-
-/// The issuer parsed as a URL (for openidconnect types).
-pub fn issuer_url(issuer: &str) -> Option<IssuerUrl> {
-    IssuerUrl::new(issuer.to_owned()).ok()
 }
 
 fn url_field(doc: &serde_json::Value, key: &str) -> Option<Url> {

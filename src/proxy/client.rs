@@ -27,7 +27,7 @@ use crate::tls::TlsError;
 use crate::tls::upstream::{UpstreamTls, build_connector, tcp_connector};
 
 /// The general client type used to talk to TLS and h2c upstreams.
-pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, TimedBody<Incoming>>;
+pub(crate) type UpstreamClient = Client<HttpsConnector<HttpConnector>, TimedBody<Incoming>>;
 
 /// How long an idle upstream connection is kept.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);

@@ -22,10 +22,10 @@ use tokio::time::Instant;
 
 /// The deadline passed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Elapsed;
+pub(crate) struct Elapsed;
 
 /// Runs `future` for at most `limit`.
-pub fn within<F: Future>(limit: Duration, future: F) -> Within<F> {
+pub(crate) fn within<F: Future>(limit: Duration, future: F) -> Within<F> {
     Within {
         future,
         deadline: Deadline::new(limit),
@@ -34,7 +34,7 @@ pub fn within<F: Future>(limit: Duration, future: F) -> Within<F> {
 
 pin_project! {
     /// The future of [`within`].
-    pub struct Within<F> {
+    pub(crate) struct Within<F> {
         #[pin]
         future: F,
         deadline: Deadline,

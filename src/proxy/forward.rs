@@ -28,7 +28,7 @@ use crate::session::Session;
 
 /// What forwarding needs besides the request and the route.
 #[derive(Debug)]
-pub struct ForwardContext<'a> {
+pub(crate) struct ForwardContext<'a> {
     /// The request id, passed upstream as `X-Request-Id`.
     pub request_id: &'a str,
     /// Our session cookie name: it and `<name>_*` never reach the upstream.
@@ -47,7 +47,7 @@ pub struct ForwardContext<'a> {
 
 impl ForwardContext<'_> {
     /// Whether a cookie name is one of ours.
-    pub fn is_our_cookie(&self, name: &str) -> bool {
+    pub(crate) fn is_our_cookie(&self, name: &str) -> bool {
         name == self.cookie_name
             || name
                 .strip_prefix(self.cookie_name)
@@ -56,7 +56,7 @@ impl ForwardContext<'_> {
 }
 
 /// Forwards `req` to one of the route's upstreams.
-pub async fn forward(
+pub(crate) async fn forward(
     mut req: Request<Incoming>,
     view: &RequestView,
     route: &Route,

@@ -70,7 +70,7 @@ const IDENTITY_PREFIX: &str = "x-pomerium-";
 
 /// Removes hop-by-hop headers and every header named in `Connection`.
 /// With `keep_upgrade`, `Connection: upgrade` and `Upgrade` survive for a WebSocket.
-pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     let present = hop_by_hop_present(headers);
     if present == 0 {
         // No `Connection` either, so nothing is listed: the common request.
@@ -130,7 +130,7 @@ fn folded(name: &HeaderName) -> std::borrow::Cow<'_, str> {
 
 /// Removes every client-sent copy of an identity header, in any spelling: all
 /// `X-Pomerium-*` names and the extra names given (e.g. configured claim headers).
-pub fn strip_identity(headers: &mut HeaderMap, extra: &[HeaderName]) {
+pub(crate) fn strip_identity(headers: &mut HeaderMap, extra: &[HeaderName]) {
     let doomed: Vec<HeaderName> = headers
         .keys()
         .filter(|name| {
@@ -147,7 +147,7 @@ pub fn strip_identity(headers: &mut HeaderMap, extra: &[HeaderName]) {
 /// What the request-side steps may find, from one pass over the header names: a
 /// `false` means that step has nothing to remove. Names with `_` count for every step.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Found {
+pub(crate) struct Found {
     /// A hop-by-hop name (`Connection` among them).
     pub hop_by_hop: bool,
     /// An identity name (`X-Pomerium-*` or an extra name).
@@ -160,7 +160,7 @@ pub struct Found {
 
 /// Surveys `headers` for [`strip_hop_by_hop`], [`strip_identity`] (with `extra`),
 /// [`strip_cookies`] and [`set_forwarded_found`].
-pub fn survey(headers: &HeaderMap, extra: &[HeaderName]) -> Found {
+pub(crate) fn survey(headers: &HeaderMap, extra: &[HeaderName]) -> Found {
     let mut found = Found::default();
     for name in headers.keys() {
         let s = name.as_str();
@@ -179,12 +179,13 @@ pub fn survey(headers: &HeaderMap, extra: &[HeaderName]) -> Found {
 
 /// Sets `X-Forwarded-For/-Proto/-Host`. Client-sent forwarded headers (any spelling)
 /// are kept only when the peer is a trusted proxy; then our peer is appended.
-pub fn set_forwarded(headers: &mut HeaderMap, view: &RequestView) {
+#[cfg(test)]
+pub(crate) fn set_forwarded(headers: &mut HeaderMap, view: &RequestView) {
     set_forwarded_found(headers, view, true);
 }
 
 /// [`set_forwarded`], told by [`survey`] whether any forwarded header came in.
-pub fn set_forwarded_found(headers: &mut HeaderMap, view: &RequestView, present: bool) {
+pub(crate) fn set_forwarded_found(headers: &mut HeaderMap, view: &RequestView, present: bool) {
     let prior_for = if view.peer_trusted && present {
         let joined: Vec<&str> = headers
             .get_all(&X_FORWARDED_FOR)
@@ -228,7 +229,7 @@ pub fn set_forwarded_found(headers: &mut HeaderMap, view: &RequestView, present:
 
 /// `view.authority()` as a header value: the client's own `Host` value when it is
 /// already canonical (no copy), else a new one.
-pub fn authority_value(headers: &HeaderMap, view: &RequestView) -> Option<HeaderValue> {
+pub(crate) fn authority_value(headers: &HeaderMap, view: &RequestView) -> Option<HeaderValue> {
     let authority = view.authority();
     match headers.get(header::HOST) {
         Some(host) if host.as_bytes() == authority.as_bytes() => Some(host.clone()),
@@ -257,7 +258,7 @@ fn address_value(ip: std::net::IpAddr) -> Option<HeaderValue> {
 }
 
 /// Removes `Cookie` pairs whose name is one of ours, keeping the others.
-pub fn strip_cookies(headers: &mut HeaderMap, is_ours: impl Fn(&str) -> bool) {
+pub(crate) fn strip_cookies(headers: &mut HeaderMap, is_ours: impl Fn(&str) -> bool) {
     let values: Vec<HeaderValue> = headers.get_all(header::COOKIE).iter().cloned().collect();
     if values.is_empty() {
         return;
@@ -279,7 +280,11 @@ pub fn strip_cookies(headers: &mut HeaderMap, is_ours: impl Fn(&str) -> bool) {
 
 /// Response side: drops hop-by-hop headers (except an accepted upgrade) and any
 /// `Set-Cookie` for one of our cookie names.
-pub fn clean_response(headers: &mut HeaderMap, upgraded: bool, is_ours: impl Fn(&str) -> bool) {
+pub(crate) fn clean_response(
+    headers: &mut HeaderMap,
+    upgraded: bool,
+    is_ours: impl Fn(&str) -> bool,
+) {
     strip_hop_by_hop(headers, upgraded);
     let cookies: Vec<HeaderValue> = headers
         .get_all(header::SET_COOKIE)

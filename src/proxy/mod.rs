@@ -1,11 +1,11 @@
 //! Stage 5, **forward**: upstream clients, header hygiene, bodies and the forwarding step.
 
-pub mod client;
-pub mod deadline;
-pub mod forward;
-pub mod headers;
-pub mod pool;
-pub mod timed;
+pub(crate) mod client;
+pub(crate) mod deadline;
+pub(crate) mod forward;
+pub(crate) mod headers;
+pub(crate) mod pool;
+pub(crate) mod timed;
 
-pub use client::UpstreamClients;
-pub use forward::{ForwardContext, forward};
+pub(crate) use client::UpstreamClients;
+pub(crate) use forward::{ForwardContext, forward};

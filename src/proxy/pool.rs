@@ -33,7 +33,7 @@ use super::timed::TimedBody;
 use crate::body::BoxError;
 
 /// The request body every upstream request carries.
-pub type RequestBody = TimedBody<Incoming>;
+pub(crate) type RequestBody = TimedBody<Incoming>;
 
 type Sender = http1::SendRequest<RequestBody>;
 
@@ -249,7 +249,7 @@ pin_project_lite::pin_project! {
 
 impl UpstreamBody {
     /// Wraps a response body, returning `lease` as soon as the body is complete.
-    pub fn new(inner: Incoming, lease: Option<Lease>) -> Self {
+    pub(crate) fn new(inner: Incoming, lease: Option<Lease>) -> Self {
         let lease = match lease {
             Some(lease) if inner.is_end_stream() => {
                 lease.release();

@@ -18,7 +18,7 @@ use crate::body::BoxError;
 
 /// A body timed out.
 #[derive(Debug, thiserror::Error)]
-pub enum BodyTimeout {
+pub(crate) enum BodyTimeout {
     /// The overall deadline passed.
     #[error("body deadline exceeded")]
     Deadline,

@@ -202,25 +202,30 @@ mod secret_serde {
 
     use crate::config::secret::Secret;
 
-    pub fn serialize<S: Serializer>(s: &Secret, ser: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(s: &Secret, ser: S) -> Result<S::Ok, S::Error> {
         ser.serialize_str(s.expose())
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Secret, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Secret, D::Error> {
         String::deserialize(de).map(Secret::new)
     }
 
-    pub mod option {
+    pub(super) mod option {
         use super::*;
 
-        pub fn serialize<S: Serializer>(s: &Option<Secret>, ser: S) -> Result<S::Ok, S::Error> {
+        pub(crate) fn serialize<S: Serializer>(
+            s: &Option<Secret>,
+            ser: S,
+        ) -> Result<S::Ok, S::Error> {
             match s {
                 Some(s) => ser.serialize_some(s.expose()),
                 None => ser.serialize_none(),
             }
         }
 
-        pub fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Secret>, D::Error> {
+        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+            de: D,
+        ) -> Result<Option<Secret>, D::Error> {
             Option::<String>::deserialize(de).map(|o| o.map(Secret::new))
         }
     }

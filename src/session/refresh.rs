@@ -20,7 +20,7 @@ const AWAIT_REFRESH: Duration = Duration::from_secs(10);
 
 /// Per-session single-flight locks and transient-failure backoff.
 #[derive(Debug, Default)]
-pub struct Coordinator {
+pub(super) struct Coordinator {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     backoff: Mutex<HashMap<String, (u64, u32)>>,
 }

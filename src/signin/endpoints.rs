@@ -21,7 +21,7 @@ use crate::routes::RequestView;
 use crate::session::{CookieJar, Session};
 
 /// Whether `path` is one of ours (checked before user routes).
-pub fn is_endpoint(path: &str) -> bool {
+pub(crate) fn is_endpoint(path: &str) -> bool {
     path == "/oauth2/callback" || path == "/.pomerium" || path.starts_with("/.pomerium/")
 }
 
@@ -328,7 +328,7 @@ fn user_json(s: &Session) -> Response<ResponseBody> {
 }
 
 /// A 302 that is never cached and leaks no referrer.
-pub fn redirect(location: &str, cookies: Vec<HeaderValue>) -> Response<ResponseBody> {
+pub(crate) fn redirect(location: &str, cookies: Vec<HeaderValue>) -> Response<ResponseBody> {
     // Browsers follow the Location at once; the page is for anything that does not.
     let body = format!(
         "<p>Taking you on to the next step.</p><p><a href=\"{}\">Continue</a></p>",

@@ -23,13 +23,13 @@ use crate::seal::random_token;
 use crate::session::{CookieJar, Session, Tokens};
 
 /// How long a sign-in may take, from redirect to callback.
-pub const STATE_TTL: u64 = 600;
+pub(crate) const STATE_TTL: u64 = 600;
 /// The most sign-in flows one browser may have open at once.
-pub const MAX_STATE_COOKIES: usize = 8;
+pub(crate) const MAX_STATE_COOKIES: usize = 8;
 
 /// What the state cookie carries.
 #[derive(Debug, Serialize, Deserialize)]
-pub struct FlowState {
+pub(crate) struct FlowState {
     /// The `state` sent to the provider.
     pub state: String,
     /// The `nonce` sent to the provider.

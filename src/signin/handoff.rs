@@ -123,7 +123,7 @@ impl SignIn {
 }
 
 /// `host[:port]` of a URL.
-pub fn authority(url: &Url) -> Option<String> {
+pub(crate) fn authority(url: &Url) -> Option<String> {
     let host = url.host_str()?;
     Some(match url.port() {
         Some(p) => format!("{host}:{p}"),
@@ -132,7 +132,10 @@ pub fn authority(url: &Url) -> Option<String> {
 }
 
 /// A return URL must be absolute http(s), without credentials, on a configured host.
-pub fn check_return_url(text: &str, known_host: &dyn Fn(&str) -> bool) -> Result<(), SignInError> {
+pub(crate) fn check_return_url(
+    text: &str,
+    known_host: &dyn Fn(&str) -> bool,
+) -> Result<(), SignInError> {
     let url = Url::parse(text).map_err(|_| SignInError::BadLink)?;
     let ok = matches!(url.scheme(), "https" | "http")
         && url.username().is_empty()

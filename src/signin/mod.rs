@@ -7,9 +7,9 @@
 //! [`crate::oidc::Provider`]; one-time `state` and hand-off markers live in
 //! [`markers`].
 
-pub mod endpoints;
-pub mod flow;
-pub mod handoff;
+pub(crate) mod endpoints;
+pub(crate) mod flow;
+pub(crate) mod handoff;
 mod markers;
 mod signout;
 
@@ -18,7 +18,7 @@ use std::sync::Arc;
 use http::{HeaderMap, Response};
 use url::Url;
 
-pub use markers::Markers;
+pub(crate) use markers::Markers;
 
 use crate::body::{BoxError, ResponseBody};
 use crate::config::Config;
@@ -30,7 +30,7 @@ use crate::session::{Sessions, StoreError};
 
 /// Settings the flow needs, from the configuration.
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// `authenticate_service_url`: the one host that runs the callback.
     pub authenticate_url: Option<Url>,
     /// `signout_redirect_url`.

@@ -1,5 +1,8 @@
 //! Integration tests: the real proxy on 127.0.0.1 with in-process upstreams.
 
+// Test helpers outside #[test] functions may unwrap: a failure there is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod config;
 mod directory;
 mod e2e_oidc;

@@ -80,7 +80,7 @@ struct Header {
 }
 
 /// The proxy's keys, fetched on demand.
-pub struct Keys {
+pub(super) struct Keys {
     jwks_url: String,
     client: reqwest::Client,
     cache: Mutex<(Vec<Jwk>, Option<Instant>)>,
@@ -88,7 +88,7 @@ pub struct Keys {
 
 impl Keys {
     /// Keys published at `jwks_url` (the proxy's own address).
-    pub fn new(jwks_url: String) -> Result<Self, reqwest::Error> {
+    pub(super) fn new(jwks_url: String) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(5))
@@ -136,7 +136,11 @@ impl Keys {
     }
 
     /// Verifies `token` for a request that came to `host`; returns its claims.
-    pub async fn verify(&self, token: &str, host: &str) -> Result<Map<String, Value>, VerifyError> {
+    pub(super) async fn verify(
+        &self,
+        token: &str,
+        host: &str,
+    ) -> Result<Map<String, Value>, VerifyError> {
         let (header, claims, signed, sig) = decode(token)?;
         let kid = header.kid.unwrap_or_default();
         let key = self.key(&kid).await?;
@@ -167,7 +171,7 @@ fn decode(token: &str) -> Result<Decoded<'_>, VerifyError> {
 }
 
 /// The claims of `token` without any verification, to show what an unverified token says.
-pub fn unverified_claims(token: &str) -> Option<Map<String, Value>> {
+pub(super) fn unverified_claims(token: &str) -> Option<Map<String, Value>> {
     decode(token).ok().map(|(_, claims, _, _)| claims)
 }
 

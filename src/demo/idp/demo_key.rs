@@ -12,10 +12,10 @@
 //! requires. Made with `openssl genrsa -traditional 2048`.
 
 /// The key id published in the JWKS and put in every ID token header.
-pub const DEMO_KEY_ID: &str = "portcullis-demo-idp-key";
+pub(super) const DEMO_KEY_ID: &str = "portcullis-demo-idp-key";
 
 /// The demo provider's private key (demo only, see the module docs).
-pub const DEMO_KEY_PEM: &str = "\
+pub(super) const DEMO_KEY_PEM: &str = "\
 -----BEGIN RSA PRIVATE KEY-----\n\
 MIIEowIBAAKCAQEAl4UYTwWiACHdrbZFODM10IEoewhg4h6pP1X9uk/UVyVOlU31\n\
 pVHiEh+XFi15bD7WyIMvQRl0gcrM+d4vzoHZpy4Hb4RsqfA9aKJ1cKdLjzCysJh6\n\

@@ -1,9 +1,9 @@
 //! Test harness: start a proxy from YAML on 127.0.0.1, talk to it, read what the
 //! upstream saw.
 
-pub mod redis;
-pub mod signin;
-pub mod upstream;
+pub(crate) mod redis;
+pub(crate) mod signin;
+pub(crate) mod upstream;
 
 use std::net::SocketAddr;
 
@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// A proxy running in this process.
-pub struct TestProxy {
+pub(crate) struct TestProxy {
     pub addr: SocketAddr,
     pub redirect_addr: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
@@ -24,12 +24,12 @@ pub struct TestProxy {
 
 impl TestProxy {
     /// Starts a proxy from YAML (listening on 127.0.0.1:0 unless the YAML says otherwise).
-    pub async fn start(yaml: &str) -> Self {
+    pub(crate) async fn start(yaml: &str) -> Self {
         Self::start_with_env(yaml, &[]).await
     }
 
     /// Starts a proxy from YAML plus environment variables.
-    pub async fn start_with_env(yaml: &str, env: &[(&str, &str)]) -> Self {
+    pub(crate) async fn start_with_env(yaml: &str, env: &[(&str, &str)]) -> Self {
         let text = if yaml.contains("address:") {
             yaml.to_owned()
         } else {
@@ -41,12 +41,12 @@ impl TestProxy {
     }
 
     /// Starts a proxy from a loaded configuration (one worker, on this runtime).
-    pub async fn start_config(config: portcullis::Config) -> Self {
+    pub(crate) async fn start_config(config: portcullis::Config) -> Self {
         Self::start_config_workers(config, 1).await
     }
 
     /// Starts a proxy with `workers` worker threads, as `portcullis run` does.
-    pub async fn start_config_workers(config: portcullis::Config, workers: usize) -> Self {
+    pub(crate) async fn start_config_workers(config: portcullis::Config, workers: usize) -> Self {
         let server = portcullis::bind(config, workers).await.expect("bind");
         let addr = server.local_addr().unwrap();
         let redirect_addr = server.redirect_addr();
@@ -63,21 +63,21 @@ impl TestProxy {
     }
 
     /// Asks the proxy to shut down gracefully.
-    pub fn shutdown(&mut self) {
+    pub(crate) fn shutdown(&mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
     }
 
     /// `http://127.0.0.1:PORT`
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 }
 
 /// A client that sends every request to `proxy` whatever the URL's host, follows no
 /// redirects and keeps no cookies.
-pub fn client(proxy: SocketAddr) -> reqwest::Client {
+pub(crate) fn client(proxy: SocketAddr) -> reqwest::Client {
     reqwest::Client::builder()
         .resolve_to_addrs("app.example.com", &[proxy])
         .resolve_to_addrs("public.example.com", &[proxy])
@@ -91,12 +91,12 @@ pub fn client(proxy: SocketAddr) -> reqwest::Client {
 }
 
 /// What the echo upstream reported.
-pub struct Echo {
+pub(crate) struct Echo {
     pub json: Value,
 }
 
 impl Echo {
-    pub async fn from(resp: reqwest::Response) -> Self {
+    pub(crate) async fn from(resp: reqwest::Response) -> Self {
         let status = resp.status();
         let text = resp.text().await.unwrap();
         assert!(status.is_success(), "status {status}: {text}");
@@ -105,16 +105,16 @@ impl Echo {
         }
     }
 
-    pub fn uri(&self) -> &str {
+    pub(crate) fn uri(&self) -> &str {
         self.json["uri"].as_str().unwrap()
     }
 
-    pub fn upstream(&self) -> &str {
+    pub(crate) fn upstream(&self) -> &str {
         self.json["upstream"].as_str().unwrap()
     }
 
     /// All values of a header (lower-case name), in order.
-    pub fn header_all(&self, name: &str) -> Vec<String> {
+    pub(crate) fn header_all(&self, name: &str) -> Vec<String> {
         self.json["headers"]
             .as_array()
             .unwrap()
@@ -124,11 +124,11 @@ impl Echo {
             .collect()
     }
 
-    pub fn header(&self, name: &str) -> Option<String> {
+    pub(crate) fn header(&self, name: &str) -> Option<String> {
         self.header_all(name).into_iter().next()
     }
 
-    pub fn header_names(&self) -> Vec<String> {
+    pub(crate) fn header_names(&self) -> Vec<String> {
         self.json["headers"]
             .as_array()
             .unwrap()
@@ -140,7 +140,7 @@ impl Echo {
 
 /// Sends raw bytes on a fresh connection and returns everything read until the peer
 /// closes or `limit` bytes arrive.
-pub async fn raw(addr: SocketAddr, request: &[u8]) -> String {
+pub(crate) async fn raw(addr: SocketAddr, request: &[u8]) -> String {
     let mut s = TcpStream::connect(addr).await.unwrap();
     s.write_all(request).await.unwrap();
     let mut out = Vec::new();
@@ -184,7 +184,7 @@ fn response_complete(text: &str) -> bool {
 }
 
 /// The status code of a raw response.
-pub fn status_of(raw: &str) -> u16 {
+pub(crate) fn status_of(raw: &str) -> u16 {
     raw.split(' ')
         .nth(1)
         .and_then(|s| s.parse().ok())
@@ -192,25 +192,25 @@ pub fn status_of(raw: &str) -> u16 {
 }
 
 /// YAML for one public route from `host` to `upstream`, plus extra fields.
-pub fn public_route(host: &str, upstream: &str, extra: &str) -> String {
+pub(crate) fn public_route(host: &str, upstream: &str, extra: &str) -> String {
     format!(
         "  - from: https://{host}\n    to: {upstream}\n    allow_public_unauthenticated_access: true\n{extra}"
     )
 }
 
 /// A minimal insecure config with the given routes.
-pub fn config_with_routes(routes: &str) -> String {
+pub(crate) fn config_with_routes(routes: &str) -> String {
     format!("insecure_server: true\nroutes:\n{routes}")
 }
 
 /// Captured log output of the current test (the test must use the current-thread
 /// runtime, `#[tokio::test]`'s default, so every task logs on this thread).
-pub struct Logs {
+pub(crate) struct Logs {
     buf: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
 }
 
 impl Logs {
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.buf.lock().unwrap()).into_owned()
     }
 }
@@ -244,7 +244,7 @@ impl std::io::Write for ThreadWriter {
 
 /// Starts capturing this thread's logs. One global subscriber (installed once) routes
 /// each thread's events to that thread's buffer, so parallel tests do not mix.
-pub fn capture_logs() -> Logs {
+pub(crate) fn capture_logs() -> Logs {
     static INSTALL: std::sync::Once = std::sync::Once::new();
     INSTALL.call_once(|| {
         let subscriber = tracing_subscriber::fmt()

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-pub struct RedisServer {
+pub(crate) struct RedisServer {
     pub port: u16,
     dir: PathBuf,
     child: Option<Child>,
@@ -17,7 +17,7 @@ fn binary() -> String {
 }
 
 impl RedisServer {
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -35,7 +35,7 @@ impl RedisServer {
         server
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
@@ -76,7 +76,7 @@ impl RedisServer {
     }
 
     /// Stops the server (its data stays on disk).
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -84,7 +84,7 @@ impl RedisServer {
     }
 
     /// Starts it again on the same port and data.
-    pub async fn restart(&mut self) {
+    pub(crate) async fn restart(&mut self) {
         self.stop();
         self.run().await;
     }
@@ -98,7 +98,7 @@ impl RedisServer {
     }
 
     /// Every key and its value (string values only).
-    pub async fn dump(&self) -> Vec<(String, String)> {
+    pub(crate) async fn dump(&self) -> Vec<(String, String)> {
         let mut conn = self.conn().await;
         let keys: Vec<String> = redis::cmd("KEYS")
             .arg("*")
@@ -118,7 +118,7 @@ impl RedisServer {
     }
 
     /// Seconds to live of `key` (-1 none, -2 missing).
-    pub async fn ttl(&self, key: &str) -> i64 {
+    pub(crate) async fn ttl(&self, key: &str) -> i64 {
         let mut conn = self.conn().await;
         redis::cmd("TTL")
             .arg(key)

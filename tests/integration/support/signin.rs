@@ -10,11 +10,11 @@ use super::TestProxy;
 use super::upstream::{self, Upstream};
 use portcullis::demo::idp::{IdpOptions, MockIdp};
 
-pub const SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+pub(crate) const SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 /// `opts` signing with the fixture keys `tests/fixtures/idp-rsa.pem` (kid `idp-key-1`)
 /// and, after rotation, `idp-rsa-2.pem` (kid `idp-key-2`), unless it names its own.
-pub fn with_fixture_keys(mut opts: IdpOptions) -> IdpOptions {
+pub(crate) fn with_fixture_keys(mut opts: IdpOptions) -> IdpOptions {
     if opts.key_files.is_empty() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
         opts.key_files = vec![dir.join("idp-rsa.pem"), dir.join("idp-rsa-2.pem")];
@@ -23,7 +23,7 @@ pub fn with_fixture_keys(mut opts: IdpOptions) -> IdpOptions {
 }
 
 /// A proxy, its provider and its upstream.
-pub struct World {
+pub(crate) struct World {
     pub idp: MockIdp,
     /// Kept alive for the proxy's routes.
     pub _up: Upstream,
@@ -33,17 +33,17 @@ pub struct World {
 impl World {
     /// `app.example.com` (any signed-in user), `public.example.com` (public), plus
     /// `extra` global YAML and `routes` YAML appended to the route list.
-    pub async fn start(extra: &str) -> World {
+    pub(crate) async fn start(extra: &str) -> World {
         Self::start_with(IdpOptions::default(), extra, "").await
     }
 
-    pub async fn start_with(opts: IdpOptions, extra: &str, routes: &str) -> World {
+    pub(crate) async fn start_with(opts: IdpOptions, extra: &str, routes: &str) -> World {
         Self::start_prepared(opts, extra, routes, |_| {}).await
     }
 
     /// Like [`World::start_with`], with a chance to adjust the provider before the proxy
     /// starts (and runs discovery).
-    pub async fn start_prepared(
+    pub(crate) async fn start_prepared(
         opts: IdpOptions,
         extra: &str,
         routes: &str,
@@ -85,21 +85,21 @@ impl World {
         }
     }
 
-    pub fn url(&self, host: &str, path: &str) -> String {
+    pub(crate) fn url(&self, host: &str, path: &str) -> String {
         format!("http://{host}:{}{path}", self.proxy.addr.port())
     }
 
-    pub fn app(&self, path: &str) -> String {
+    pub(crate) fn app(&self, path: &str) -> String {
         self.url("app.example.com", path)
     }
 
     /// A new browser: cookie jar, no automatic redirects.
-    pub fn browser(&self) -> Browser {
+    pub(crate) fn browser(&self) -> Browser {
         Browser::new(self.proxy.addr)
     }
 
     /// Waits until discovery has succeeded (sign-in is offered).
-    pub async fn ready(&self) {
+    pub(crate) async fn ready(&self) {
         let b = self.browser();
         for _ in 0..200 {
             if b.get_html(&self.app("/")).await.status() == 302 {
@@ -112,13 +112,13 @@ impl World {
 }
 
 /// A browser-like client.
-pub struct Browser {
+pub(crate) struct Browser {
     pub client: reqwest::Client,
     pub jar: Arc<Jar>,
 }
 
 impl Browser {
-    pub fn new(proxy: SocketAddr) -> Self {
+    pub(crate) fn new(proxy: SocketAddr) -> Self {
         let jar = Arc::new(Jar::default());
         // No pooled connections: tests that advance paused time would race the proxy
         // closing an idle one.
@@ -141,7 +141,7 @@ impl Browser {
         }
     }
 
-    pub async fn get_html(&self, url: &str) -> reqwest::Response {
+    pub(crate) async fn get_html(&self, url: &str) -> reqwest::Response {
         self.client
             .get(url)
             .header("accept", "text/html")
@@ -150,7 +150,7 @@ impl Browser {
             .unwrap()
     }
 
-    pub async fn get_json(&self, url: &str) -> reqwest::Response {
+    pub(crate) async fn get_json(&self, url: &str) -> reqwest::Response {
         self.client
             .get(url)
             .header("accept", "application/json")
@@ -160,7 +160,7 @@ impl Browser {
     }
 
     /// The cookies the jar would send to `url`.
-    pub fn cookies(&self, url: &str) -> String {
+    pub(crate) fn cookies(&self, url: &str) -> String {
         self.jar
             .cookies(&url.parse().unwrap())
             .map(|v| v.to_str().unwrap().to_owned())
@@ -168,21 +168,21 @@ impl Browser {
     }
 
     /// Starts a sign-in at `url`: the provider's authorize URL.
-    pub async fn start_sign_in(&self, url: &str) -> String {
+    pub(crate) async fn start_sign_in(&self, url: &str) -> String {
         let r = self.get_html(url).await;
         assert_eq!(r.status(), 302, "sign-in starts with a redirect");
         location(&r)
     }
 
     /// Lets the (auto-approving) provider answer `authorize`: our callback URL.
-    pub async fn authorize(&self, authorize: &str) -> String {
+    pub(crate) async fn authorize(&self, authorize: &str) -> String {
         let r = self.client.get(authorize).send().await.unwrap();
         assert_eq!(r.status(), 302, "{}", r.text().await.unwrap_or_default());
         location(&r)
     }
 
     /// The whole sign-in from `url`; returns the callback's response.
-    pub async fn sign_in(&self, url: &str) -> reqwest::Response {
+    pub(crate) async fn sign_in(&self, url: &str) -> reqwest::Response {
         let authorize = self.start_sign_in(url).await;
         let callback = self.authorize(&authorize).await;
         self.get_html(&callback).await
@@ -190,13 +190,13 @@ impl Browser {
 }
 
 /// The Location of a redirect, absolute.
-pub fn location(r: &reqwest::Response) -> String {
+pub(crate) fn location(r: &reqwest::Response) -> String {
     let loc = r.headers()["location"].to_str().unwrap();
     r.url().join(loc).unwrap().to_string()
 }
 
 /// The CSRF token in a page's sign-out (or refresh) form.
-pub fn csrf_of(page: &str) -> String {
+pub(crate) fn csrf_of(page: &str) -> String {
     page.split("name=\"csrf\" value=\"")
         .nth(1)
         .unwrap()
@@ -207,7 +207,7 @@ pub fn csrf_of(page: &str) -> String {
 }
 
 /// All `Set-Cookie` values of a response.
-pub fn set_cookies(r: &reqwest::Response) -> Vec<String> {
+pub(crate) fn set_cookies(r: &reqwest::Response) -> Vec<String> {
     r.headers()
         .get_all("set-cookie")
         .iter()

@@ -24,7 +24,7 @@ use tokio::sync::Notify;
 type Body = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
 
 /// A running echo upstream.
-pub struct Upstream {
+pub(crate) struct Upstream {
     pub addr: SocketAddr,
     /// `/__gate` requests signal `arrived` and wait for `release`.
     pub gate: Arc<Gate>,
@@ -32,20 +32,20 @@ pub struct Upstream {
 
 /// Lets a test hold a request inside the upstream.
 #[derive(Default)]
-pub struct Gate {
+pub(crate) struct Gate {
     pub arrived: Notify,
     pub release: Notify,
 }
 
 impl Upstream {
     /// `http://127.0.0.1:PORT`
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 }
 
 /// Starts an echo upstream that labels its answers with `name`.
-pub async fn start(name: &'static str) -> Upstream {
+pub(crate) async fn start(name: &'static str) -> Upstream {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let gate = Arc::new(Gate::default());
@@ -68,7 +68,7 @@ pub async fn start(name: &'static str) -> Upstream {
 }
 
 /// Starts an echo upstream behind TLS with `config` (which may require client certs).
-pub async fn start_tls(name: &'static str, config: Arc<rustls::ServerConfig>) -> Upstream {
+pub(crate) async fn start_tls(name: &'static str, config: Arc<rustls::ServerConfig>) -> Upstream {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let gate = Arc::new(Gate::default());
