@@ -10,6 +10,8 @@
 # Knobs (environment): DURATION=15 WARMUP=3 CONNECTIONS=32 ROUNDS=3 LOAD_MAX=0.7
 #   LOAD_WAIT_MAX=600 BASE_PORT=18080 SKIP_BUILD=1 (use the existing binary as is)
 #   TARGETS="direct nginx portcullis portcullis-info" (a subset, e.g. for a quick look)
+#   BASELINE_BIN=/path/to/another/portcullis adds the target "baseline": that binary
+#   with the "portcullis" config, for before/after comparisons in one run
 #   NGINX_WORKERS=auto KEEP_TMP=1 (keep configs and logs for inspection)
 #   QUIET_MAX=10 QUIET_WAIT_MAX=120 (before each run, wait until the machine is less
 #   than QUIET_MAX % busy) DISTURBED=20 (flag runs where something else used more
@@ -108,6 +110,7 @@ pick_port; P_UP=$PORT
 pick_port; P_NGINX=$PORT
 pick_port; P_PC=$PORT
 pick_port; P_PCINFO=$PORT
+pick_port; P_BASE=$PORT
 
 # ---------------------------------------------------------------- configs
 mkdir -p "$TMP/up" "$TMP/px"
@@ -185,6 +188,13 @@ start_nginx "$TMP/up";  PID_UP=${PIDS[-1]}
 start_nginx "$TMP/px";  PID_NGINX=${PIDS[-1]}
 start_portcullis "$TMP/portcullis-warn.yaml"; PID_PC=${PIDS[-1]}
 start_portcullis "$TMP/portcullis-info.yaml"; PID_PCINFO=${PIDS[-1]}
+PID_BASE=
+if [[ -n ${BASELINE_BIN:-} ]]; then
+    [[ -x $BASELINE_BIN ]] || die "$BASELINE_BIN missing"
+    pc_config "$P_BASE" warn >"$TMP/baseline.yaml"
+    "$BASELINE_BIN" -c "$TMP/baseline.yaml" >/dev/null 2>&1 &
+    PIDS+=($!); PID_BASE=$!
+fi
 
 wait_http() { # $1 = name, $2 = pid, $3 = url, $4 = expected body
     local body
@@ -204,6 +214,9 @@ wait_http portcullis-info "$PID_PCINFO" "http://127.0.0.1:$P_PCINFO/healthz" OK
 # Sanity: the proxied route really reaches the upstream.
 wait_http portcullis "$PID_PC" "http://127.0.0.1:$P_PC/" ok
 wait_http portcullis-info "$PID_PCINFO" "http://127.0.0.1:$P_PCINFO/" ok
+if [[ -n $PID_BASE ]]; then
+    wait_http baseline "$PID_BASE" "http://127.0.0.1:$P_BASE/" ok
+fi
 
 # ---------------------------------------------------------------- measuring helpers
 load1() { cut -d' ' -f1 /proc/loadavg; }
@@ -238,6 +251,7 @@ to_ms() {
 
 declare -A PORT_OF=([direct]=$P_UP [nginx]=$P_NGINX [portcullis]=$P_PC [portcullis-info]=$P_PCINFO)
 declare -A PROC_OF=([direct]="" [nginx]=$PID_NGINX [portcullis]=$PID_PC [portcullis-info]=$PID_PCINFO)
+if [[ -n $PID_BASE ]]; then PORT_OF[baseline]=$P_BASE; PROC_OF[baseline]=$PID_BASE; fi
 read -r -a TARGETS <<<"${TARGETS:-direct nginx portcullis portcullis-info}"
 for t in "${TARGETS[@]}"; do [[ -n ${PORT_OF[$t]:-} ]] || die "unknown target '$t'"; done
 
