@@ -131,3 +131,76 @@ pub fn check_warnings(loaded: &config::Loaded) -> Vec<String> {
     }
     warnings
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::env::MapEnv;
+
+    fn config() -> Config {
+        let yaml = "insecure_server: true\nroutes:\n  - from: https://app.example.com\n    prefix: /public\n    to: http://127.0.0.1:1\n    allow_public_unauthenticated_access: true\n  - from: https://app.example.com\n    to: http://127.0.0.1:1\n    allowed_groups: [admins]\n";
+        crate::config::load_str(yaml, None, &MapEnv::default())
+            .unwrap()
+            .config
+    }
+
+    fn ask(url: &str, user: Option<Session>) -> Answer {
+        explain(
+            &config(),
+            &Question {
+                url: Url::parse(url).unwrap(),
+                method: Method::GET,
+                user,
+                client_ip: "127.0.0.1".parse().unwrap(),
+            },
+        )
+    }
+
+    fn admin(unverified: bool) -> Session {
+        let mut s =
+            Session::hypothetical("u1".into(), None, vec!["admins".into()], Default::default());
+        s.groups_unverified = unverified;
+        s
+    }
+
+    #[test]
+    fn the_canonical_view_decides_the_route() {
+        // `..` is resolved before matching, as the proxy does: not the public route.
+        let answer = ask("https://app.example.com/public/../secret", None);
+        assert!(
+            matches!(
+                &answer,
+                Answer::Decided {
+                    decision: "sign-in",
+                    ..
+                }
+            ),
+            "{answer:?}"
+        );
+        // An encoded slash is refused before any route, as the proxy answers 400.
+        assert!(matches!(
+            ask("https://app.example.com/public/a%2Fb", None),
+            Answer::BadRequest(_)
+        ));
+        assert_eq!(ask("https://other.example.com/", None), Answer::NoRoute);
+        assert_eq!(
+            ask("https://app.example.com/healthz", None),
+            Answer::Internal
+        );
+    }
+
+    #[test]
+    fn unverified_groups_refuse_as_the_proxy_does() {
+        assert!(matches!(
+            ask("https://app.example.com/x", Some(admin(false))),
+            Answer::Decided {
+                decision: "allow",
+                ..
+            }
+        ));
+        assert!(matches!(
+            ask("https://app.example.com/x", Some(admin(true))),
+            Answer::GroupsUnverified { .. }
+        ));
+    }
+}

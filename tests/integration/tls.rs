@@ -201,3 +201,27 @@ async fn upstream_tls_settings() {
         assert_eq!(get(refused).await.unwrap().status(), 502, "{refused}");
     }
 }
+
+/// A worker whose upstream clients cannot be built is a start-up error, not a worker
+/// that silently drops the connections handed to it. (Configuration loading already
+/// refuses such settings; this is the server's own guard for a `Config` built
+/// otherwise.)
+#[tokio::test]
+async fn a_worker_without_upstream_clients_fails_the_start() {
+    let yaml = "insecure_server: true\naddress: 127.0.0.1:0\nroutes:\n  - from: http://app.example.com\n    to: https://127.0.0.1:1\n    allow_public_unauthenticated_access: true\n";
+    let env = portcullis::config::env::MapEnv::default();
+    let mut config = portcullis::config::load_str(yaml, None, &env)
+        .unwrap()
+        .config;
+    config.routes[0].tls.client_cert_pem =
+        Some(b"-----BEGIN CERTIFICATE-----\nnot base64!\n".to_vec());
+    config.routes[0].tls.client_key_pem = Some(b"not a key".to_vec());
+    let err = portcullis::bind(config, 2)
+        .await
+        .err()
+        .expect("no server without upstream clients");
+    assert!(
+        err.to_string().contains("upstream clients"),
+        "a clear start-up error: {err}"
+    );
+}
