@@ -216,10 +216,9 @@ async fn a_worker_without_upstream_clients_fails_the_start() {
     config.routes[0].tls.client_cert_pem =
         Some(b"-----BEGIN CERTIFICATE-----\nnot base64!\n".to_vec());
     config.routes[0].tls.client_key_pem = Some(b"not a key".to_vec());
-    let err = portcullis::bind(config, 2)
-        .await
-        .err()
-        .expect("no server without upstream clients");
+    let Err(err) = portcullis::bind(config, 2).await else {
+        panic!("no server without upstream clients");
+    };
     assert!(
         err.to_string().contains("upstream clients"),
         "a clear start-up error: {err}"
