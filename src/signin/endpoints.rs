@@ -18,12 +18,16 @@ use crate::clock;
 use crate::error::ProxyError;
 use crate::respond;
 use crate::routes::RequestView;
+use crate::seal::random_token;
 use crate::session::{CookieJar, Session};
 
 /// Whether `path` is one of ours (checked before user routes).
 pub(crate) fn is_endpoint(path: &str) -> bool {
     path == "/oauth2/callback" || path == "/.pomerium" || path.starts_with("/.pomerium/")
 }
+
+/// How often one session may re-read its groups from the directory.
+pub(crate) const GROUPS_REFRESH_EVERY: u64 = 10;
 
 #[derive(Serialize, Deserialize)]
 struct Csrf {
@@ -58,23 +62,28 @@ impl SignIn {
                 self.callback(view, query, req.headers(), ctx).await
             }
             ("/.pomerium/sign_in", &Method::GET) if on_auth_host => {
-                let return_url = self.open_sign_in_link(query, ctx.known_host)?;
+                let (return_url, binding) = self.open_sign_in_link(query, ctx.known_host)?;
                 let jar = CookieJar::from_headers(req.headers());
                 if let Some(session) = self.sessions.load(req.headers()).await? {
                     return Ok(redirect(
-                        &self.handoff_url(&session.id, &return_url)?,
+                        &self.handoff_url(&session.id, &return_url, &binding)?,
                         Vec::new(),
                     ));
                 }
-                let begin = self.begin(&self.callback_url(view, ctx.scheme), &return_url, &jar)?;
+                let callback = self.callback_url(view, ctx.scheme);
+                let begin = self.begin(&callback, &return_url, Some(&binding), &jar)?;
                 Ok(redirect(&begin.location, begin.cookies))
             }
             ("/.pomerium/callback/" | "/.pomerium/callback", &Method::GET) => {
-                let (id, return_url) = self.open_handoff(query, &view.authority()).await?;
+                let jar = CookieJar::from_headers(req.headers());
+                let binding_name = self.sessions.cookies.binding_name();
+                let opened = self
+                    .open_handoff(query, &view.authority(), jar.unique(&binding_name))
+                    .await?;
                 let session = self
                     .sessions
                     .store
-                    .get(&id)
+                    .get(&opened.session)
                     .await
                     .ok()
                     .flatten()
@@ -83,7 +92,8 @@ impl SignIn {
                     .sessions
                     .cookies
                     .session_cookie(&session.id, session.expires_at.saturating_sub(clock::now()));
-                Ok(redirect(&return_url, vec![cookie]))
+                let clear = self.sessions.cookies.clear(&binding_name);
+                Ok(redirect(&opened.return_url, vec![cookie, clear]))
             }
             ("/.pomerium/sign_out", &Method::GET) => {
                 let session = self.sessions.load(req.headers()).await?;
@@ -97,6 +107,13 @@ impl SignIn {
                     .await?
                     .ok_or(ProxyError::Unauthenticated)?;
                 self.check_csrf(req, &session).await?;
+                // One directory read per session per GROUPS_REFRESH_EVERY; a full marker
+                // set also counts as "too soon" (no directory call).
+                let key = format!("refresh_groups:{}", session.id);
+                let until = clock::now() + GROUPS_REFRESH_EVERY;
+                if !self.markers.use_once(&key, until).await.unwrap_or(false) {
+                    return Ok(groups_refreshed_recently());
+                }
                 self.sessions.refresh_groups(&session).await.map_err(|e| {
                     tracing::warn!(error = %e, "group refresh failed");
                     ProxyError::GroupsUnverified
@@ -133,7 +150,7 @@ impl SignIn {
     }
 
     /// Whether this request is on the `authenticate_service_url` host.
-    fn is_authenticate_host(&self, view: &RequestView) -> bool {
+    pub(crate) fn is_authenticate_host(&self, view: &RequestView) -> bool {
         self.settings
             .authenticate_url
             .as_ref()
@@ -165,10 +182,21 @@ impl SignIn {
         if let Some(auth) = &self.settings.authenticate_url
             && !self.is_authenticate_host(view)
         {
-            return Ok(redirect(&self.sign_in_link(auth, &return_url), Vec::new()));
+            // The browser binding: kept while a sign-in is pending (so several tabs
+            // share it), else new.
+            let jar = CookieJar::from_headers(headers);
+            let name = self.sessions.cookies.binding_name();
+            let binding = jar
+                .unique(&name)
+                .filter(|b| is_binding(b))
+                .map_or_else(|| random_token(16), str::to_owned);
+            let ttl = super::handoff::BINDING_TTL;
+            let cookie = self.sessions.cookies.state_cookie(&name, &binding, ttl);
+            let link = self.sign_in_link(auth, &return_url, &binding);
+            return Ok(redirect(&link, vec![cookie]));
         }
         let jar = CookieJar::from_headers(headers);
-        let begin = self.begin(&self.callback_url(view, scheme), &return_url, &jar)?;
+        let begin = self.begin(&self.callback_url(view, scheme), &return_url, None, &jar)?;
         Ok(redirect(&begin.location, begin.cookies))
     }
 
@@ -179,7 +207,12 @@ impl SignIn {
         headers: &http::HeaderMap,
         ctx: &Context<'_>,
     ) -> Result<Response<ResponseBody>, ProxyError> {
-        let (session, return_url, clear_state) = self.finish(query, headers).await?;
+        let super::flow::Finished {
+            session,
+            return_url,
+            binding,
+            clear_state,
+        } = self.finish(query, headers).await?;
         super::handoff::check_return_url(&return_url, &|h| {
             (ctx.known_host)(h) || self.is_host(view, h)
         })?;
@@ -195,7 +228,8 @@ impl SignIn {
         let target = if same_host {
             return_url
         } else {
-            self.handoff_url(&session.id, &return_url)?
+            let binding = binding.ok_or(SignInError::BadLink)?;
+            self.handoff_url(&session.id, &return_url, &binding)?
         };
         tracing::info!(user = %session.sub, "signed in");
         let mut response = redirect(&target, Vec::new());
@@ -298,6 +332,29 @@ impl SignIn {
         );
         page(StatusCode::OK, "Signed in", &body)
     }
+}
+
+/// The answer to a second "refresh my groups" within [`GROUPS_REFRESH_EVERY`].
+fn groups_refreshed_recently() -> Response<ResponseBody> {
+    let mut r = page(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Groups refreshed moments ago",
+        &format!(
+            "<p>Your groups were read from the directory less than {GROUPS_REFRESH_EVERY} seconds ago, \
+so they were not read again. Try again in a few seconds.</p><p><a href=\"/.pomerium/\">Back</a></p>"
+        ),
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(GROUPS_REFRESH_EVERY));
+    r
+}
+
+/// Whether a binding cookie's value looks like one we made (base64url, 16–64 chars).
+fn is_binding(value: &str) -> bool {
+    (16..=64).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn sign_out_form(csrf: &str) -> String {
