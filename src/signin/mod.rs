@@ -11,6 +11,7 @@ pub(crate) mod endpoints;
 pub(crate) mod flow;
 pub(crate) mod handoff;
 mod markers;
+mod pages;
 mod params;
 mod signout;
 #[cfg(test)]
