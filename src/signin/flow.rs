@@ -224,9 +224,12 @@ impl SignIn {
             .request_async(&provider.http)
             .await
             .map_err(|e| match e {
-                // The provider answered and said no (`invalid_grant`: a code that is
-                // unknown, used, or fails PKCE): the request was wrong, not the provider.
-                openidconnect::RequestTokenError::ServerResponse(r) => {
+                // The provider answered `invalid_grant` (a code that is unknown, used,
+                // or fails PKCE): the request was wrong, not the provider. Any other
+                // error (`invalid_client`: our configuration) stays a provider failure.
+                openidconnect::RequestTokenError::ServerResponse(r)
+                    if r.error().as_ref() == "invalid_grant" =>
+                {
                     SignInError::CodeRefused(r.error().to_string())
                 }
                 e => SignInError::TokenExchange(Box::new(e)),

@@ -264,3 +264,20 @@ async fn an_unverified_email_does_not_satisfy_email_rules() {
         .unwrap();
     assert_eq!(me["email"], serde_json::Value::Null);
 }
+
+#[tokio::test]
+async fn a_provider_that_refuses_our_client_is_still_a_502() {
+    // invalid_client is our configuration against the provider's, not the user's error.
+    let opts = portcullis::demo::idp::IdpOptions {
+        require_auth_method: Some("client_secret_post"),
+        ..Default::default()
+    };
+    let w = World::start_with(
+        opts,
+        "idp_token_endpoint_auth_method: client_secret_basic\n",
+        "",
+    )
+    .await;
+    w.ready().await;
+    assert_eq!(w.browser().sign_in(&w.app("/")).await.status(), 502);
+}
