@@ -62,9 +62,18 @@ pub enum SignInFailure {
     /// The sign-in took longer than allowed.
     #[error("the sign-in expired")]
     Expired,
-    /// The provider's token endpoint failed.
+    /// The provider's token endpoint failed (unreachable, or an unusable answer).
     #[error("the code exchange failed")]
     ExchangeFailed,
+    /// The provider refused the code (`invalid_grant`, PKCE mismatch): a client error.
+    #[error("the identity provider refused the code")]
+    CodeRefused,
+    /// A hand-off link opened in a browser other than the one that started the sign-in.
+    #[error("the sign-in was started in another browser")]
+    OtherBrowser,
+    /// Too many sign-ins are in progress to record another one safely.
+    #[error("too many sign-ins in progress")]
+    Busy,
     /// The provider's answer (ID token, userinfo) did not verify.
     #[error("the identity provider's answer did not verify")]
     Unverified,
@@ -229,6 +238,8 @@ fn sign_in_class(failure: &SignInFailure) -> (StatusCode, Fault) {
         Refused { .. } => (StatusCode::BAD_REQUEST, Fault::IdentityProvider),
         LinkInvalid | Expired => (StatusCode::BAD_REQUEST, Fault::Client),
         ExchangeFailed => (StatusCode::BAD_GATEWAY, Fault::IdentityProvider),
+        CodeRefused | OtherBrowser => (StatusCode::BAD_REQUEST, Fault::Client),
+        Busy => (StatusCode::SERVICE_UNAVAILABLE, Fault::Internal),
         Unverified => (StatusCode::BAD_REQUEST, Fault::IdentityProvider),
         Internal => (StatusCode::INTERNAL_SERVER_ERROR, Fault::Internal),
     }
@@ -257,6 +268,18 @@ fn sign_in_message(failure: &SignInFailure) -> (&'static str, &'static str) {
             "Sign-in took too long",
             "The sign-in expired before it finished. Start again from the application.",
         ),
+        CodeRefused => (
+            "Sign-in could not be completed",
+            "The identity provider did not accept this sign-in's code (it was used before or belongs to another sign-in). Start again from the application.",
+        ),
+        OtherBrowser => (
+            "Sign-in started in another browser",
+            "This sign-in link belongs to a sign-in started in another browser, so it cannot sign this browser in. If you did not click a link someone sent you, start again from the application in this browser.",
+        ),
+        Busy => (
+            "Too many sign-ins",
+            "Too many sign-ins are in progress right now. Try again in a few minutes.",
+        ),
         ExchangeFailed | Unverified => (
             "Sign-in could not be verified",
             "The identity provider's answer could not be verified, so you were not signed in.",
@@ -282,6 +305,9 @@ mod tests {
         assert_eq!(exchange.class().status, 502);
         assert_eq!(exchange.class().fault, Fault::IdentityProvider);
         assert_eq!(ProxyError::UpstreamTimeout.class().fault, Fault::Upstream);
+        let refused = ProxyError::sign_in(SignInFailure::CodeRefused, "invalid_grant");
+        assert_eq!(refused.class().status, 400);
+        assert_eq!(refused.class().fault, Fault::Client);
         assert_eq!(ProxyError::Internal("x").class().level, Level::WARN);
     }
 

@@ -77,9 +77,7 @@ pub(crate) fn error_response(
     let mut response = Response::new(ResponseBody::full(body));
     *response.status_mut() = status;
     let h = response.headers_mut();
-    for (name, value) in security_headers {
-        h.insert(name.clone(), value.clone());
-    }
+    own_headers(h, security_headers);
     private_page_headers(h, content_type);
     if let Ok(id) = HeaderValue::from_str(request_id) {
         h.insert("x-request-id", id);
@@ -88,6 +86,34 @@ pub(crate) fn error_response(
         h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     response
+}
+
+/// The security headers every response the proxy makes itself carries (pages,
+/// redirects, JSON, health): the global `set_response_headers` (by default
+/// `X-Frame-Options`, `X-XSS-Protection` and, with TLS, HSTS), then — whatever they
+/// say — `X-Content-Type-Options: nosniff` and a frame restriction (`frame-ancestors
+/// 'self'`, plus `X-Frame-Options: SAMEORIGIN` when none is configured), so no other
+/// site can frame the sign-out or "refresh my groups" forms.
+pub(crate) fn own_headers(h: &mut HeaderMap, security_headers: &HeaderList) {
+    for (name, value) in security_headers {
+        h.insert(name.clone(), value.clone());
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if !h.contains_key(header::X_FRAME_OPTIONS) {
+        h.insert(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("SAMEORIGIN"),
+        );
+    }
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("frame-ancestors 'self'"),
+        );
+    }
 }
 
 /// Headers of a page of ours that may show identity: its type, never cached, never

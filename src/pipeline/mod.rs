@@ -159,7 +159,11 @@ async fn run<'a>(
     )?;
     let route = match match_route(app, &view)? {
         Target::Route(route) => route,
-        Target::Internal => return serve_internal(app, &view, req, ctx).await,
+        Target::Internal => {
+            let mut response = serve_internal(app, &view, req, ctx).await?;
+            respond::own_headers(response.headers_mut(), &app.config.server.response_headers);
+            return Ok(response);
+        }
     };
     ctx.route = Some(&route.spec.name);
     // 3. load_session: only when the route's rules can depend on a user.
@@ -167,10 +171,12 @@ async fn run<'a>(
     // 4. authorize: allow, or send the user to sign in, or a refusal.
     if authorize(route, session.as_deref(), &view, &req, ctx)? == Verdict::SignIn {
         let scheme = route.spec.from.scheme.as_str();
-        return app
+        let mut response = app
             .signin
             .start(&view, req.headers(), scheme, ctx.html)
-            .await;
+            .await?;
+        respond::own_headers(response.headers_mut(), &app.config.server.response_headers);
+        return Ok(response);
     }
     // 5. forward, with the user's identity when the route passes it.
     forward(app, upstreams, req, &view, route, session.as_deref(), ctx).await
@@ -213,6 +219,14 @@ async fn serve_internal(
     }
     if view.path == "/readyz" {
         return internal::readiness(app, view).await;
+    }
+    // The rest answers only on a route host or the authenticate host: elsewhere it
+    // would start sign-ins with a Host-derived redirect_uri and publish a discovery
+    // document that reflects any Host. The JWKS, the same on every host, stays
+    // reachable by any address (upstreams may fetch it by the proxy's service name).
+    let jwks = view.path == "/.well-known/pomerium/jwks.json";
+    if !jwks && !app.table.knows_host(&view.host) && !app.signin.is_authenticate_host(view) {
+        return Err(ProxyError::NotFound);
     }
     if let Some(response) = internal::well_known(app, view, req.headers()) {
         return Ok(response);

@@ -108,16 +108,11 @@ impl Sessions {
     /// reached (and has no usable local copy) is an error, never a silent sign-out.
     pub async fn load(&self, headers: &HeaderMap) -> Result<Option<Arc<Session>>, StoreError> {
         let jar = CookieJar::from_headers(headers);
-        let Some(id) = self.cookies.session_id(&jar) else {
+        let Some(session) = self
+            .one_live_session(&self.cookies.session_ids(&jar))
+            .await?
+        else {
             return Ok(None);
-        };
-        let session = match self.store.get(&id).await {
-            Ok(Some(s)) => s,
-            Ok(None) => return Ok(None),
-            Err(e) => {
-                tracing::warn!(error = %e, "session store unavailable");
-                return Err(e);
-            }
         };
         let now = clock::now();
         let session = if !session.refresh_due(now) || self.provider.is_none() {
@@ -132,6 +127,31 @@ impl Sessions {
             }
         };
         Ok(Some(self.with_current_groups(session).await))
+    }
+
+    /// The one live session among the cookies' session ids. A browser can hold two
+    /// session cookies (one host-only, one for `cookie_domain`, or a stale copy): when
+    /// exactly one of them is live it is the session; two different live sessions are
+    /// ambiguous (a tossed cookie) and mean no session — never one picked of the two.
+    async fn one_live_session(&self, ids: &[String]) -> Result<Option<Arc<Session>>, StoreError> {
+        let mut found: Option<Arc<Session>> = None;
+        for id in ids {
+            match self.store.get(id).await {
+                Ok(Some(s)) if !s.is_expired(clock::now()) => {
+                    if found.is_some() {
+                        tracing::info!("two different live session cookies: treated as none");
+                        return Ok(None);
+                    }
+                    found = Some(s);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "session store unavailable");
+                    return Err(e);
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// Applies what the directory knows now (no network I/O: refreshes run in the
@@ -207,11 +227,23 @@ impl Sessions {
                 .map(str::to_owned)
         };
         session.email = text("email");
+        // `email_verified: false`: the provider does not vouch for the address, so it
+        // is not the user's email for `email`/`domain` rules (nor `allowed_users`,
+        // `allowed_domains`), nor for the assertion.
+        let unverified = match session.claims.get("email_verified") {
+            Some(serde_json::Value::Bool(b)) => !b,
+            Some(serde_json::Value::String(s)) => s.eq_ignore_ascii_case("false"),
+            _ => false,
+        };
+        if unverified && session.email.take().is_some() {
+            tracing::info!(user = %session.sub, "the provider marks the email as not verified: it is not used");
+        }
+        let has_email_claim = session.claims.contains_key("email");
         session.name = text("name");
         let mut groups = crate::oidc::id_token::string_list(&session.claims, &self.groups_claim);
         groups.sort();
         groups.dedup();
-        if session.email.is_none() && session.sub.matches('@').count() == 1 {
+        if !has_email_claim && session.sub.matches('@').count() == 1 {
             // Providers that send only `openid` often put the email in `sub`.
             session.email = Some(session.sub.clone());
         }

@@ -1,6 +1,7 @@
 //! The sign-in endpoints: `/oauth2/callback`, `/.pomerium/sign_in`,
 //! `/.pomerium/callback/`, `/.pomerium/sign_out`, `/.pomerium/signed_out`,
-//! `/.pomerium/` and `/.pomerium/user`.
+//! `/.pomerium/refresh_groups`, `/.pomerium/` and `/.pomerium/user` (their pages are in
+//! [`super::pages`]).
 //!
 //! Every response that carries or reveals identity has `Cache-Control: no-store`;
 //! responses to the provider's callback also `Referrer-Policy: no-referrer`. Sign-out
@@ -8,27 +9,21 @@
 
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use serde::{Deserialize, Serialize};
 
+use super::pages::{GROUPS_REFRESH_EVERY, groups_refreshed_recently, user_json};
 use super::{SignIn, SignInError};
 use crate::body::ResponseBody;
 use crate::clock;
 use crate::error::ProxyError;
 use crate::respond;
 use crate::routes::RequestView;
-use crate::session::{CookieJar, Session};
+use crate::seal::random_token;
+use crate::session::CookieJar;
 
 /// Whether `path` is one of ours (checked before user routes).
 pub(crate) fn is_endpoint(path: &str) -> bool {
     path == "/oauth2/callback" || path == "/.pomerium" || path.starts_with("/.pomerium/")
-}
-
-#[derive(Serialize, Deserialize)]
-struct Csrf {
-    s: String,
-    e: u64,
 }
 
 /// What the endpoints need to know about the deployment.
@@ -58,23 +53,28 @@ impl SignIn {
                 self.callback(view, query, req.headers(), ctx).await
             }
             ("/.pomerium/sign_in", &Method::GET) if on_auth_host => {
-                let return_url = self.open_sign_in_link(query, ctx.known_host)?;
+                let (return_url, binding) = self.open_sign_in_link(query, ctx.known_host)?;
                 let jar = CookieJar::from_headers(req.headers());
                 if let Some(session) = self.sessions.load(req.headers()).await? {
                     return Ok(redirect(
-                        &self.handoff_url(&session.id, &return_url)?,
+                        &self.handoff_url(&session.id, &return_url, &binding)?,
                         Vec::new(),
                     ));
                 }
-                let begin = self.begin(&self.callback_url(view, ctx.scheme), &return_url, &jar)?;
+                let callback = self.callback_url(view, ctx.scheme);
+                let begin = self.begin(&callback, &return_url, Some(&binding), &jar)?;
                 Ok(redirect(&begin.location, begin.cookies))
             }
             ("/.pomerium/callback/" | "/.pomerium/callback", &Method::GET) => {
-                let (id, return_url) = self.open_handoff(query, &view.authority()).await?;
+                let jar = CookieJar::from_headers(req.headers());
+                let binding_name = self.sessions.cookies.binding_name();
+                let opened = self
+                    .open_handoff(query, &view.authority(), jar.unique(&binding_name))
+                    .await?;
                 let session = self
                     .sessions
                     .store
-                    .get(&id)
+                    .get(&opened.session)
                     .await
                     .ok()
                     .flatten()
@@ -83,7 +83,8 @@ impl SignIn {
                     .sessions
                     .cookies
                     .session_cookie(&session.id, session.expires_at.saturating_sub(clock::now()));
-                Ok(redirect(&return_url, vec![cookie]))
+                let clear = self.sessions.cookies.clear(&binding_name);
+                Ok(redirect(&opened.return_url, vec![cookie, clear]))
             }
             ("/.pomerium/sign_out", &Method::GET) => {
                 let session = self.sessions.load(req.headers()).await?;
@@ -97,6 +98,13 @@ impl SignIn {
                     .await?
                     .ok_or(ProxyError::Unauthenticated)?;
                 self.check_csrf(req, &session).await?;
+                // One directory read per session per GROUPS_REFRESH_EVERY; a full marker
+                // set also counts as "too soon" (no directory call).
+                let key = format!("refresh_groups:{}", session.id);
+                let until = clock::now() + GROUPS_REFRESH_EVERY;
+                if !self.markers.use_once(&key, until).await.unwrap_or(false) {
+                    return Ok(groups_refreshed_recently());
+                }
                 self.sessions.refresh_groups(&session).await.map_err(|e| {
                     tracing::warn!(error = %e, "group refresh failed");
                     ProxyError::GroupsUnverified
@@ -133,7 +141,7 @@ impl SignIn {
     }
 
     /// Whether this request is on the `authenticate_service_url` host.
-    fn is_authenticate_host(&self, view: &RequestView) -> bool {
+    pub(crate) fn is_authenticate_host(&self, view: &RequestView) -> bool {
         self.settings
             .authenticate_url
             .as_ref()
@@ -165,10 +173,21 @@ impl SignIn {
         if let Some(auth) = &self.settings.authenticate_url
             && !self.is_authenticate_host(view)
         {
-            return Ok(redirect(&self.sign_in_link(auth, &return_url), Vec::new()));
+            // The browser binding: kept while a sign-in is pending (so several tabs
+            // share it), else new.
+            let jar = CookieJar::from_headers(headers);
+            let name = self.sessions.cookies.binding_name();
+            let binding = jar
+                .unique(&name)
+                .filter(|b| is_binding(b))
+                .map_or_else(|| random_token(16), str::to_owned);
+            let ttl = super::handoff::BINDING_TTL;
+            let cookie = self.sessions.cookies.state_cookie(&name, &binding, ttl);
+            let link = self.sign_in_link(auth, &return_url, &binding);
+            return Ok(redirect(&link, vec![cookie]));
         }
         let jar = CookieJar::from_headers(headers);
-        let begin = self.begin(&self.callback_url(view, scheme), &return_url, &jar)?;
+        let begin = self.begin(&self.callback_url(view, scheme), &return_url, None, &jar)?;
         Ok(redirect(&begin.location, begin.cookies))
     }
 
@@ -179,7 +198,12 @@ impl SignIn {
         headers: &http::HeaderMap,
         ctx: &Context<'_>,
     ) -> Result<Response<ResponseBody>, ProxyError> {
-        let (session, return_url, clear_state) = self.finish(query, headers).await?;
+        let super::flow::Finished {
+            session,
+            return_url,
+            binding,
+            clear_state,
+        } = self.finish(query, headers).await?;
         super::handoff::check_return_url(&return_url, &|h| {
             (ctx.known_host)(h) || self.is_host(view, h)
         })?;
@@ -195,7 +219,8 @@ impl SignIn {
         let target = if same_host {
             return_url
         } else {
-            self.handoff_url(&session.id, &return_url)?
+            let binding = binding.ok_or(SignInError::BadLink)?;
+            self.handoff_url(&session.id, &return_url, &binding)?
         };
         tracing::info!(user = %session.sub, "signed in");
         let mut response = redirect(&target, Vec::new());
@@ -208,123 +233,14 @@ impl SignIn {
     fn is_host(&self, view: &RequestView, host: &str) -> bool {
         host.eq_ignore_ascii_case(&view.host)
     }
-
-    fn csrf_token(&self, session: &Session) -> String {
-        let csrf = Csrf {
-            s: session.id.clone(),
-            e: clock::now() + 3600,
-        };
-        self.sessions
-            .cookies
-            .seal("csrf", &serde_json::to_vec(&csrf).unwrap_or_default())
-    }
-
-    fn sign_out_confirm(&self, session: Option<&Session>) -> Response<ResponseBody> {
-        match session {
-            None => page(
-                StatusCode::OK,
-                "Signed out",
-                "<p>You are not signed in.</p><p><a href=\"/\">Sign in</a></p>",
-            ),
-            Some(s) => page(
-                StatusCode::OK,
-                "Sign out?",
-                &format!(
-                    "<p>You are signed in as <strong>{}</strong>.</p>{}",
-                    respond::escape(s.email.as_deref().unwrap_or(&s.sub)),
-                    sign_out_form(&self.csrf_token(s))
-                ),
-            ),
-        }
-    }
-
-    /// Reads the form body and checks its `csrf` token against `session`.
-    pub(super) async fn check_csrf(
-        &self,
-        req: Request<Incoming>,
-        session: &Session,
-    ) -> Result<(), ProxyError> {
-        let body = Limited::new(req.into_body(), 4096)
-            .collect()
-            .await
-            .map_err(|_| ProxyError::BadForm)?
-            .to_bytes();
-        let token = url::form_urlencoded::parse(&body)
-            .find(|(k, _)| k == "csrf")
-            .map(|(_, v)| v.into_owned());
-        let valid = token
-            .and_then(|t| self.sessions.cookies.open("csrf", &t))
-            .and_then(|b| serde_json::from_slice::<Csrf>(&b).ok())
-            .is_some_and(|c| c.s == session.id && c.e >= clock::now());
-        if valid {
-            Ok(())
-        } else {
-            Err(ProxyError::Forbidden(None))
-        }
-    }
-
-    fn user_page(&self, s: &Session) -> Response<ResponseBody> {
-        let groups = if s.groups.is_empty() {
-            "<em>none</em>".to_owned()
-        } else {
-            s.groups
-                .iter()
-                .map(|g| format!("<li>{}</li>", respond::escape(g)))
-                .collect::<Vec<_>>()
-                .join("")
-        };
-        let body = format!(
-            "<dl><dt>Name</dt><dd>{name}</dd><dt>Email</dt><dd>{email}</dd><dt>User</dt><dd><code>{sub}</code></dd>\
-<dt>Groups</dt><dd><ul>{groups}</ul>{unverified}{refresh}</dd><dt>Session ends</dt><dd>in {mins} minutes</dd></dl>{form}",
-            name = respond::escape(s.name.as_deref().unwrap_or("—")),
-            email = respond::escape(s.email.as_deref().unwrap_or("—")),
-            sub = respond::escape(&s.sub),
-            mins = s.expires_at.saturating_sub(clock::now()) / 60,
-            form = sign_out_form(&self.csrf_token(s)),
-            unverified = if s.groups_unverified {
-                "<p><em>The directory could not confirm these groups.</em></p>"
-            } else {
-                ""
-            },
-            refresh = if self.sessions.groups.is_some() {
-                format!(
-                    "<form method=\"post\" action=\"/.pomerium/refresh_groups\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-<button type=\"submit\">Refresh my groups</button></form>",
-                    respond::escape(&self.csrf_token(s))
-                )
-            } else {
-                String::new()
-            },
-        );
-        page(StatusCode::OK, "Signed in", &body)
-    }
 }
 
-fn sign_out_form(csrf: &str) -> String {
-    format!(
-        "<form method=\"post\" action=\"/.pomerium/sign_out\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-<button type=\"submit\">Sign out</button></form>",
-        respond::escape(csrf)
-    )
-}
-
-fn user_json(s: &Session) -> Response<ResponseBody> {
-    let body = serde_json::json!({
-        "sub": s.sub,
-        "email": s.email,
-        "name": s.name,
-        "groups": s.groups,
-        "claims": s.claims,
-        "session_expires_at": s.expires_at,
-    });
-    let mut r = Response::new(ResponseBody::full(body.to_string()));
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
+/// Whether a binding cookie's value looks like one we made (base64url, 16–64 chars).
+fn is_binding(value: &str) -> bool {
+    (16..=64).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// A 302 that is never cached and leaks no referrer.

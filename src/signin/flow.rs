@@ -15,6 +15,7 @@ use openidconnect::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::params::Params;
 use super::{SignIn, SignInError};
 use crate::clock;
 use crate::config::secret::Secret;
@@ -42,6 +43,22 @@ pub(crate) struct FlowState {
     pub redirect_uri: String,
     /// Unix time the flow began.
     pub created_at: u64,
+    /// The browser binding of the route host that sent the user here (hand-off only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binding: Option<String>,
+}
+
+/// A completed callback.
+#[derive(Debug)]
+pub(crate) struct Finished {
+    /// The new session (stored).
+    pub session: Session,
+    /// Where the user goes next.
+    pub return_url: String,
+    /// The browser binding to hand the session to (hand-off only).
+    pub binding: Option<String>,
+    /// `Set-Cookie` clearing the state cookie.
+    pub clear_state: HeaderValue,
 }
 
 /// The start of a sign-in: where to send the browser and the cookies to set.
@@ -59,6 +76,7 @@ impl SignIn {
         &self,
         redirect_uri: &str,
         return_url: &str,
+        binding: Option<&str>,
         jar: &CookieJar<'_>,
     ) -> Result<Begin, SignInError> {
         let provider = self.provider()?;
@@ -95,6 +113,7 @@ impl SignIn {
             return_url: return_url.to_owned(),
             redirect_uri: redirect_uri.to_owned(),
             created_at: now,
+            binding: binding.map(str::to_owned),
         };
         let name = self.sessions.cookies.state_name(&state);
         let sealed = self
@@ -144,14 +163,13 @@ impl SignIn {
     }
 
     /// Handles `/oauth2/callback`: checks state, exchanges the code, validates the ID
-    /// token and userinfo, stores a new session. Returns the session, the return URL and
-    /// the state cookie to clear.
-    pub async fn finish(
+    /// token and userinfo, stores a new session.
+    pub(crate) async fn finish(
         &self,
         query: &str,
         headers: &HeaderMap,
-    ) -> Result<(Session, String, HeaderValue), SignInError> {
-        let params = Params::parse(query)?;
+    ) -> Result<Finished, SignInError> {
+        let params = Params::parse(query).map_err(|e| SignInError::BadCallback(e.reason()))?;
         let state = params
             .get("state")
             .ok_or(SignInError::BadCallback("missing state"))?;
@@ -205,7 +223,17 @@ impl SignIn {
             .set_pkce_verifier(PkceCodeVerifier::new(flow.verifier.clone()))
             .request_async(&provider.http)
             .await
-            .map_err(|e| SignInError::TokenExchange(Box::new(e)))?;
+            .map_err(|e| match e {
+                // The provider answered `invalid_grant` (a code that is unknown, used,
+                // or fails PKCE): the request was wrong, not the provider. Any other
+                // error (`invalid_client`: our configuration) stays a provider failure.
+                openidconnect::RequestTokenError::ServerResponse(r)
+                    if r.error().as_ref() == "invalid_grant" =>
+                {
+                    SignInError::CodeRefused(r.error().to_string())
+                }
+                e => SignInError::TokenExchange(Box::new(e)),
+            })?;
         let id_token = response
             .id_token()
             .ok_or(SignInError::Incomplete("ID token"))?;
@@ -221,7 +249,12 @@ impl SignIn {
         self.merge_userinfo(&mut session).await?;
         self.sessions.add_directory_groups(&mut session).await;
         self.sessions.store.put(session.clone()).await?;
-        Ok((session, flow.return_url, clear))
+        Ok(Finished {
+            session,
+            return_url: flow.return_url,
+            binding: flow.binding,
+            clear_state: clear,
+        })
     }
 
     fn new_session(
@@ -293,27 +326,5 @@ impl SignIn {
             self.sessions.apply_claims(session, map);
         }
         Ok(())
-    }
-}
-
-/// Callback query parameters; a parameter given twice is refused.
-struct Params<'a>(Vec<(std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>)>);
-
-impl<'a> Params<'a> {
-    fn parse(query: &'a str) -> Result<Self, SignInError> {
-        let pairs: Vec<_> = url::form_urlencoded::parse(query.as_bytes()).collect();
-        for (i, (k, _)) in pairs.iter().enumerate() {
-            if pairs[..i].iter().any(|(p, _)| p == k) {
-                return Err(SignInError::BadCallback("a parameter appears twice"));
-            }
-        }
-        Ok(Self(pairs))
-    }
-
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_ref())
     }
 }

@@ -6,10 +6,18 @@
 //! `https://<route host>/.pomerium/callback/` with a sealed, one-time, 60-second handoff
 //! naming the session. Nothing unsealed is ever trusted, so neither hop can be turned
 //! into an open redirect.
+//!
+//! The hand-off is bound to the browser that started the sign-in: the route host sets
+//! a random binding in a cookie (`<cookie_name>_handoff`) when it sends the browser
+//! away, the binding travels sealed in the link, the state cookie and the hand-off, and
+//! `/.pomerium/callback/` accepts the hand-off only from a browser whose cookie holds the
+//! same binding (then clears it). A hand-off link minted by someone else and opened in
+//! another browser is refused, so it cannot sign that browser in as them.
 
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use super::params::Params;
 use super::{SignIn, SignInError};
 use crate::clock;
 use crate::seal::random_token;
@@ -21,6 +29,8 @@ const HANDOFF_TTL: u64 = 60;
 struct SignInLink {
     r: String,
     e: u64,
+    /// The browser binding (see the module docs).
+    b: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -30,25 +40,35 @@ struct Handoff {
     r: String,
     e: u64,
     n: String,
+    b: String,
 }
 
+/// How long the binding cookie lives: the link's life plus the longest sign-in.
+pub(crate) const BINDING_TTL: u64 = LINK_TTL + super::flow::STATE_TTL;
+
+/// A hand-off that was opened: the session it names and where to go.
+#[derive(Debug)]
+pub(crate) struct Opened {
+    /// The session id.
+    pub session: String,
+    /// The return URL.
+    pub return_url: String,
+}
+
+/// The one value of `key` in a hand-off query; a malformed, flooded or repeated query
+/// is refused.
 fn query_param(query: &str, key: &str) -> Option<String> {
-    let mut found = url::form_urlencoded::parse(query.as_bytes()).filter(|(k, _)| k == key);
-    let first = found.next()?;
-    // A repeated parameter is ambiguous: refuse.
-    if found.next().is_some() {
-        None
-    } else {
-        Some(first.1.into_owned())
-    }
+    let params = Params::parse(query).ok()?;
+    params.get(key).map(str::to_owned)
 }
 
 impl SignIn {
     /// `https://<authenticate host>/.pomerium/sign_in?pomerium_redirect_uri=<sealed>`.
-    pub fn sign_in_link(&self, authenticate: &Url, return_url: &str) -> String {
+    pub fn sign_in_link(&self, authenticate: &Url, return_url: &str, binding: &str) -> String {
         let link = SignInLink {
             r: return_url.to_owned(),
             e: clock::now() + LINK_TTL,
+            b: binding.to_owned(),
         };
         let sealed = self
             .handoff
@@ -61,12 +81,13 @@ impl SignIn {
         url.to_string()
     }
 
-    /// Opens a sign-in link's return URL; it must be an http(s) URL on a known host.
+    /// Opens a sign-in link: its return URL (an http(s) URL on a known host) and its
+    /// browser binding.
     pub fn open_sign_in_link(
         &self,
         query: &str,
         known_host: &(dyn Fn(&str) -> bool + Sync),
-    ) -> Result<String, SignInError> {
+    ) -> Result<(String, String), SignInError> {
         let sealed = query_param(query, "pomerium_redirect_uri").ok_or(SignInError::BadLink)?;
         let plain = self
             .handoff
@@ -77,11 +98,17 @@ impl SignIn {
             return Err(SignInError::BadLink);
         }
         check_return_url(&link.r, known_host)?;
-        Ok(link.r)
+        Ok((link.r, link.b))
     }
 
-    /// The handoff URL on the return URL's host, carrying session `id`.
-    pub fn handoff_url(&self, id: &str, return_url: &str) -> Result<String, SignInError> {
+    /// The handoff URL on the return URL's host, carrying session `id`, for the browser
+    /// holding `binding`.
+    pub fn handoff_url(
+        &self,
+        id: &str,
+        return_url: &str,
+        binding: &str,
+    ) -> Result<String, SignInError> {
         let target = Url::parse(return_url).map_err(|_| SignInError::BadLink)?;
         let host = authority(&target).ok_or(SignInError::BadLink)?;
         let handoff = Handoff {
@@ -90,6 +117,7 @@ impl SignIn {
             r: return_url.to_owned(),
             e: clock::now() + HANDOFF_TTL,
             n: random_token(16),
+            b: binding.to_owned(),
         };
         let sealed = self
             .handoff
@@ -103,22 +131,41 @@ impl SignIn {
         Ok(url.to_string())
     }
 
-    /// Opens a handoff arriving at `host`: (session id, return URL). One use only.
-    pub async fn open_handoff(
+    /// Opens a handoff arriving at `host` from a browser whose binding cookie holds
+    /// `binding`. One use only.
+    pub(crate) async fn open_handoff(
         &self,
         query: &str,
         host: &str,
-    ) -> Result<(String, String), SignInError> {
+        binding: Option<&str>,
+    ) -> Result<Opened, SignInError> {
         let sealed = query_param(query, "pomerium_session").ok_or(SignInError::BadLink)?;
         let plain = self
             .handoff
             .open("handoff", &sealed)
             .ok_or(SignInError::BadLink)?;
         let h: Handoff = serde_json::from_slice(&plain).map_err(|_| SignInError::BadLink)?;
-        if h.e < clock::now() || h.h != host || !self.use_once(&h.n, h.e).await? {
+        if h.e < clock::now() || h.h != host {
             return Err(SignInError::BadLink);
         }
-        Ok((h.s, h.r))
+        // Compared in constant time; a missing cookie is another browser too.
+        let same_browser = binding.is_some_and(|b| {
+            b.len() == h.b.len()
+                && b.bytes()
+                    .zip(h.b.bytes())
+                    .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+                    == 0
+        });
+        if h.b.is_empty() || !same_browser {
+            return Err(SignInError::OtherBrowser);
+        }
+        if !self.use_once(&h.n, h.e).await? {
+            return Err(SignInError::BadLink);
+        }
+        Ok(Opened {
+            session: h.s,
+            return_url: h.r,
+        })
     }
 }
 

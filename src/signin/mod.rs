@@ -11,7 +11,11 @@ pub(crate) mod endpoints;
 pub(crate) mod flow;
 pub(crate) mod handoff;
 mod markers;
+mod pages;
+mod params;
 mod signout;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
@@ -72,9 +76,16 @@ pub enum SignInError {
     /// The callback is malformed.
     #[error("bad callback: {0}")]
     BadCallback(&'static str),
-    /// The code exchange failed.
+    /// The provider refused the code (`invalid_grant`: unknown, used, or failing PKCE).
+    #[error("the provider refused the code: {0}")]
+    CodeRefused(String),
+    /// The token endpoint could not be reached or answered with something unusable.
     #[error("code exchange failed")]
     TokenExchange(#[source] BoxError),
+    /// The one-time markers are full: a sign-in cannot be recorded as used, so it is
+    /// refused rather than left replayable.
+    #[error("too many sign-ins in progress")]
+    Busy,
     /// The ID token failed validation.
     #[error(transparent)]
     BadToken(VerifyError),
@@ -90,6 +101,9 @@ pub enum SignInError {
     /// A link that should be signed is not, or has expired.
     #[error("invalid or expired sign-in link")]
     BadLink,
+    /// A hand-off opened in a browser other than the one that started the sign-in.
+    #[error("hand-off opened in another browser")]
+    OtherBrowser,
     /// A bug.
     #[error("internal error: {0}")]
     Internal(&'static str),
@@ -121,6 +135,9 @@ impl From<SignInError> for ProxyError {
                 description: description.clone(),
             },
             StateMismatch | StateReplayed | BadCallback(_) | BadLink => SignInFailure::LinkInvalid,
+            CodeRefused(_) => SignInFailure::CodeRefused,
+            Busy => SignInFailure::Busy,
+            OtherBrowser => SignInFailure::OtherBrowser,
             StateExpired => SignInFailure::Expired,
             TokenExchange(_) => SignInFailure::ExchangeFailed,
             BadToken(_) | Incomplete(_) | Userinfo(_) => SignInFailure::Unverified,
@@ -197,6 +214,12 @@ impl SignIn {
 
     /// Records `key` as used until `until`; false if it was used already.
     async fn use_once(&self, key: &str, until: u64) -> Result<bool, SignInError> {
-        Ok(self.markers.use_once(key, until).await?)
+        self.markers
+            .use_once(key, until)
+            .await
+            .map_err(|e| match e {
+                markers::MarkersError::Store(e) => SignInError::Store(e),
+                markers::MarkersError::Full => SignInError::Busy,
+            })
     }
 }

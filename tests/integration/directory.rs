@@ -287,3 +287,68 @@ async fn settle() {
         tokio::task::yield_now().await;
     }
 }
+
+#[tokio::test]
+async fn refresh_my_groups_is_throttled_per_session() {
+    let (o, _up) = org_with_gates(TOKEN, "idp_provider: okta\n").await;
+    o.okta
+        .set_groups("00u-alice", &[("00g-eng", "engineering")]);
+    let b = signed_in(&o, "00u-alice").await;
+    let page = b
+        .get_html(&o.w.url("other.example.com", "/.pomerium/"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("refresh_groups\"><input type=\"hidden\" name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let post = || {
+        b.client
+            .post(o.w.url("other.example.com", "/.pomerium/refresh_groups"))
+            .header("accept", "text/html")
+            .form(&[("csrf", csrf.clone())])
+            .send()
+    };
+    let before = o.okta.requests();
+    assert_eq!(post().await.unwrap().status(), 302, "the first one reads");
+    let after_first = o.okta.requests();
+    assert!(after_first > before);
+    // 200 more within the window: none reaches the directory, and each says so.
+    for _ in 0..200 {
+        let r = post().await.unwrap();
+        assert_eq!(r.status(), 429);
+        assert_eq!(r.headers()["retry-after"], "10");
+        assert!(r.text().await.unwrap().contains("moments ago"));
+    }
+    assert_eq!(o.okta.requests(), after_first, "no directory call");
+    // The window is per session: another session of the same user may refresh.
+    let other = signed_in(&o, "00u-alice").await;
+    let page = other
+        .get_html(&o.w.url("other.example.com", "/.pomerium/"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("refresh_groups\"><input type=\"hidden\" name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let r = other
+        .client
+        .post(o.w.url("other.example.com", "/.pomerium/refresh_groups"))
+        .form(&[("csrf", csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+}

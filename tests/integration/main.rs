@@ -15,5 +15,6 @@ mod replicas;
 mod sessions;
 mod shutdown;
 mod signin;
+mod signin_bounds;
 mod support;
 mod tls;

@@ -238,7 +238,6 @@ async fn tampered_or_doubled_cookies_are_just_no_session() {
         "_pomerium=".to_owned(),
         "_pomerium=%%%%".to_owned(),
         format!("_pomerium={}", "A".repeat(9000)),
-        format!("{cookie}; {cookie}"),
     ] {
         let r = client
             .get(w.app("/"))

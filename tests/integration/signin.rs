@@ -223,8 +223,12 @@ async fn a_code_that_fails_pkce_is_refused() {
         .collect();
     mixed.query_pairs_mut().clear().extend_pairs(pairs);
     let r = b.get_html(mixed.as_str()).await;
-    assert_eq!(r.status(), 502);
-    assert!(r.text().await.unwrap().contains("could not be verified"));
+    assert_eq!(
+        r.status(),
+        400,
+        "the provider refused the code: the client's error"
+    );
+    assert!(r.text().await.unwrap().contains("did not accept"));
     assert_eq!(b.get_json(&w.app("/")).await.status(), 401, "no session");
 }
 

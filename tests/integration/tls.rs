@@ -109,6 +109,20 @@ async fn serves_h2_and_http1_with_certificates_chosen_by_sni() {
     );
     let echo = Echo::from(r).await;
     assert_eq!(echo.header("x-forwarded-proto").as_deref(), Some("https"));
+    // The proxy's own responses carry the security headers too, HSTS included.
+    for path in ["/.well-known/pomerium", "/ping"] {
+        let r = h2
+            .get(format!("https://app.example.com:{port}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert!(
+            r.headers().contains_key("strict-transport-security"),
+            "{path}"
+        );
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff", "{path}");
+    }
 
     let h1 = https_client(&ca, proxy.addr).http1_only().build().unwrap();
     let r = h1

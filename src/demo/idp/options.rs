@@ -240,6 +240,11 @@ pub struct Behaviour {
     /// Serve `/api/…` (the Okta Management API) by forwarding to this address, so the
     /// directory and the provider share one origin as they do at Okta.
     pub api_upstream: Option<std::net::SocketAddr>,
+    /// Send `email_verified: false` with the email (ID token and userinfo).
+    pub email_unverified: bool,
+    /// Refuse every authorization code with `invalid_grant`, as a provider does for a
+    /// code it issued to another client or already redeemed.
+    pub code_refused: bool,
 }
 
 impl Default for Behaviour {
@@ -265,6 +270,8 @@ impl Default for Behaviour {
             discovery_unavailable: false,
             jwks_only_current_key: false,
             api_upstream: None,
+            email_unverified: false,
+            code_refused: false,
         }
     }
 }

@@ -96,7 +96,7 @@ impl Idp {
         let code = param(form, "code").unwrap_or("");
         let now = clock::now();
         let found = self.state().codes.remove(code);
-        let Some(code) = found.filter(|c| c.expires_at > now) else {
+        let Some(code) = found.filter(|c| c.expires_at > now && !b.code_refused) else {
             let why = "unknown, expired or already used code";
             return oauth_error(400, "invalid_grant", why);
         };
@@ -238,7 +238,7 @@ impl Idp {
         }
         if let Some(email) = &user.email {
             claims["email"] = json!(email);
-            claims["email_verified"] = json!(true);
+            claims["email_verified"] = json!(!b.email_unverified);
             if account.demo {
                 claims["preferred_username"] = json!(email);
             }
@@ -281,7 +281,7 @@ impl Idp {
                 info["preferred_username"] = json!(email);
             }
             info["email"] = json!(email);
-            info["email_verified"] = json!(true);
+            info["email_verified"] = json!(!b.email_unverified);
         }
         if let Some(name) = user.name {
             info["name"] = json!(name);
