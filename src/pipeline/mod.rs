@@ -222,10 +222,8 @@ async fn serve_internal(
     }
     // The rest answers only on a route host or the authenticate host: elsewhere it
     // would start sign-ins with a Host-derived redirect_uri and publish a discovery
-    // document that reflects any Host. The JWKS, the same on every host, stays
-    // reachable by any address (upstreams may fetch it by the proxy's service name).
-    let jwks = view.path == "/.well-known/pomerium/jwks.json";
-    if !jwks && !app.table.knows_host(&view.host) && !app.signin.is_authenticate_host(view) {
+    // document that reflects any Host.
+    if !app.table.knows_host(&view.host) && !app.signin.is_authenticate_host(view) {
         return Err(ProxyError::NotFound);
     }
     if let Some(response) = internal::well_known(app, view, req.headers()) {

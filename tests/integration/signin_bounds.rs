@@ -56,24 +56,21 @@ async fn endpoints_answer_only_on_route_and_authenticate_hosts() {
         "/oauth2/callback?code=x&state=y",
         "/.well-known/pomerium",
         "/.well-known/pomerium/",
+        "/.well-known/pomerium/jwks.json",
     ] {
         let r = b.get_html(&w.url("other.example.com", path)).await;
         assert_eq!(r.status(), 404, "{path}");
         assert!(set_cookies(&r).is_empty(), "no sign-in started: {path}");
     }
-    // Health, and the keys (the same on every host, for upstreams that fetch them by
-    // the proxy's own address).
-    for path in [
-        "/ping",
-        "/healthz",
-        "/readyz",
-        "/.well-known/pomerium/jwks.json",
-    ] {
+    // Health answers on every host.
+    for path in ["/ping", "/healthz", "/readyz"] {
         let r = b.get_html(&w.url("other.example.com", path)).await;
         assert_eq!(r.status(), 200, "{path}");
     }
     let r = b.get_html(&w.app("/.well-known/pomerium")).await;
     assert_eq!(r.status(), 200, "on a route host it is served");
+    let r = b.get_html(&w.app("/.well-known/pomerium/jwks.json")).await;
+    assert_eq!(r.status(), 200, "the keys too");
 }
 
 #[tokio::test]

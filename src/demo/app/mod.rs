@@ -32,10 +32,24 @@ pub struct EchoApp {
 impl EchoApp {
     /// An app that trusts the keys the proxy at `proxy_base` (`http://127.0.0.1:8080`)
     /// publishes, and links to `routes`.
+    ///
+    /// The keys are asked for with the `Host` of the first route that has one: the
+    /// proxy publishes them only on its route hosts.
     pub fn new(proxy_base: &str, routes: Vec<RouteInfo>) -> Result<Self, reqwest::Error> {
         let jwks_url = format!("{proxy_base}/.well-known/pomerium/jwks.json");
+        let host = routes
+            .iter()
+            .filter_map(|r| r.url.as_deref())
+            .find_map(|u| url::Url::parse(u).ok())
+            .and_then(|u| {
+                let host = u.host_str()?.to_owned();
+                Some(match u.port() {
+                    Some(p) => format!("{host}:{p}"),
+                    None => host,
+                })
+            });
         Ok(EchoApp {
-            keys: verify::Keys::new(jwks_url)?,
+            keys: verify::Keys::new(jwks_url, host)?,
             routes,
         })
     }

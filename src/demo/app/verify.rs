@@ -82,19 +82,22 @@ struct Header {
 /// The proxy's keys, fetched on demand.
 pub(super) struct Keys {
     jwks_url: String,
+    /// The `Host` to ask with (a route host of the proxy).
+    host: Option<String>,
     client: reqwest::Client,
     cache: Mutex<(Vec<Jwk>, Option<Instant>)>,
 }
 
 impl Keys {
     /// Keys published at `jwks_url` (the proxy's own address).
-    pub(super) fn new(jwks_url: String) -> Result<Self, reqwest::Error> {
+    pub(super) fn new(jwks_url: String, host: Option<String>) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(5))
             .build()?;
         Ok(Keys {
             jwks_url,
+            host,
             client,
             cache: Mutex::new((Vec::new(), None)),
         })
@@ -129,7 +132,11 @@ impl Keys {
 
     async fn fetch(&self) -> Result<Vec<Jwk>, VerifyError> {
         let jwks = |e: reqwest::Error| VerifyError::Jwks(e.without_url().to_string());
-        let response = self.client.get(&self.jwks_url).send().await.map_err(jwks)?;
+        let mut request = self.client.get(&self.jwks_url);
+        if let Some(host) = &self.host {
+            request = request.header(reqwest::header::HOST, host);
+        }
+        let response = request.send().await.map_err(jwks)?;
         let response = response.error_for_status().map_err(jwks)?;
         let set: JwkSet = response.json().await.map_err(jwks)?;
         Ok(set.keys)
