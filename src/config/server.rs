@@ -50,9 +50,13 @@ pub struct Timeouts {
     pub write: Duration,
     /// `timeout_idle` (5m): an idle keep-alive connection is closed after it.
     pub idle: Duration,
-    /// `timeout_read_header` (10s): a request head must arrive within it of the
-    /// connection opening or of the previous response.
+    /// `timeout_read_header` (10s): the TLS handshake and first request head must
+    /// arrive within it of accept, every later head within it of the previous response.
     pub read_header: Duration,
+    /// `timeout_send` (60s, ours; nginx's `send_timeout`): a client that takes none of a
+    /// response's bytes for this long is disconnected, and the upstream side of the
+    /// response dropped. 0 = off.
+    pub send: Duration,
     /// `timeout_shutdown` (30s): how long in-flight requests may finish after SIGTERM.
     pub shutdown: Duration,
     /// `default_upstream_timeout` (30s): a route's upstream timeout when it sets none.
@@ -88,6 +92,7 @@ pub fn read(f: &mut Fields<'_>) -> ServerSettings {
         write: f.duration_or("timeout_write", Duration::ZERO),
         idle: f.duration_or("timeout_idle", Duration::from_secs(300)),
         read_header: f.duration_or("timeout_read_header", Duration::from_secs(10)),
+        send: f.duration_or("timeout_send", Duration::from_secs(60)),
         shutdown: f.duration_or("timeout_shutdown", Duration::from_secs(30)),
         default_upstream: f.duration_or("default_upstream_timeout", Duration::from_secs(30)),
     };

@@ -113,7 +113,12 @@ impl Server {
                 .listener
                 .local_addr()
                 .map_or(settings.address.port(), |a| a.port());
-            tokio::spawn(redirect::serve(listener, port, stop_rx.clone()));
+            tokio::spawn(redirect::serve(
+                listener,
+                port,
+                settings.timeouts,
+                stop_rx.clone(),
+            ));
         }
         let mut handoffs = Vec::new();
         let mut threads = Vec::new();
