@@ -119,6 +119,9 @@ pub enum ProxyError {
     /// The upstream did not answer in time: 504.
     #[error("upstream timeout")]
     UpstreamTimeout,
+    /// The upstream already has `upstream_max_connections` connections in use: 503.
+    #[error("upstream connection limit reached")]
+    UpstreamBusy,
     /// A bug or impossible state on our side: 500.
     #[error("internal error: {0}")]
     Internal(&'static str),
@@ -157,6 +160,7 @@ impl ProxyError {
             E::SessionsUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, Internal, Level::INFO),
             E::UpstreamUnavailable(_) => (StatusCode::BAD_GATEWAY, Upstream, Level::WARN),
             E::UpstreamTimeout => (StatusCode::GATEWAY_TIMEOUT, Upstream, Level::WARN),
+            E::UpstreamBusy => (StatusCode::SERVICE_UNAVAILABLE, Upstream, Level::WARN),
             E::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, Internal, Level::WARN),
         };
         Class {
@@ -209,6 +213,10 @@ impl ProxyError {
             ProxyError::UpstreamTimeout => (
                 "Application timed out",
                 "The application behind this address did not answer in time.",
+            ),
+            ProxyError::UpstreamBusy => (
+                "Application busy",
+                "The application behind this address is handling as many requests as it may right now. Try again in a moment.",
             ),
             ProxyError::Internal(_) => (
                 "Something went wrong",
@@ -282,6 +290,8 @@ mod tests {
         assert_eq!(exchange.class().status, 502);
         assert_eq!(exchange.class().fault, Fault::IdentityProvider);
         assert_eq!(ProxyError::UpstreamTimeout.class().fault, Fault::Upstream);
+        assert_eq!(ProxyError::UpstreamBusy.status(), 503);
+        assert_eq!(ProxyError::UpstreamBusy.class().fault, Fault::Upstream);
         assert_eq!(ProxyError::Internal("x").class().level, Level::WARN);
     }
 

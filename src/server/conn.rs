@@ -71,6 +71,8 @@ pub struct Job {
     pub done: mpsc::Sender<()>,
     /// Timeouts.
     pub timeouts: Timeouts,
+    /// Its place under `max_connections`, held until the connection closes.
+    pub slot: super::limit::Slot,
 }
 
 impl Job {

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 
 use super::activity::{Activity, Served, Tracked};
 use super::conn::{drive, log_end};
+use super::limit::ConnectionLimit;
 use crate::body::ResponseBody;
 use crate::config::server::Timeouts;
 use crate::respond;
@@ -28,6 +29,7 @@ pub async fn serve(
     listener: TcpListener,
     https_port: u16,
     timeouts: Timeouts,
+    limit: Arc<ConnectionLimit>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -37,6 +39,12 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(None);
     loop {
+        // Under the main listener's cap, which this listener's connections count toward.
+        let slot = tokio::select! {
+            _ = stop.changed() => return,
+            slot = limit.acquire() => slot,
+        };
+        let Some(slot) = slot else { return };
         let accepted = tokio::select! {
             _ = stop.changed() => return,
             a = listener.accept() => a,
@@ -61,6 +69,7 @@ pub async fn serve(
             tokio::pin!(conn);
             let ended = drive(conn, |c| c.graceful_shutdown(), &activity, &timeouts, &stop).await;
             log_end(peer, ended);
+            drop(slot);
         });
     }
 }
