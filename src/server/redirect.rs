@@ -50,7 +50,8 @@ pub async fn serve(
             a = listener.accept() => a,
         };
         let Ok((stream, peer)) = accepted else {
-            // Out of descriptors and the like: the main listener's accept loop logs it.
+            // Out of descriptors and the like: back off briefly (the main listener, which
+            // meets the same causes, logs them).
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             continue;
         };

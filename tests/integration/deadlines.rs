@@ -91,7 +91,8 @@ async fn the_redirect_listener_closes_a_silent_connection() {
 
 #[tokio::test(start_paused = true)]
 async fn a_client_that_stops_reading_loses_both_connections() {
-    let (proxy, up) = proxy_with("timeout_send: 60s\n").await;
+    // timeout_send defaults to 60s.
+    let (proxy, up) = proxy_with("").await;
     let mut s = TcpStream::connect(proxy.addr).await.unwrap();
     s.write_all(b"GET /__endless HTTP/1.1\r\nHost: app.example.com\r\n\r\n")
         .await
