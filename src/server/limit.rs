@@ -69,11 +69,6 @@ impl ConnectionLimit {
         }
     }
 
-    /// The cap.
-    pub fn max(&self) -> usize {
-        self.max
-    }
-
     /// Waits for a free place (at the cap: until a connection closes).
     pub async fn acquire(&self) -> Option<Slot> {
         if let Ok(slot) = self.permits.clone().try_acquire_owned() {

@@ -103,11 +103,6 @@ impl Server {
         })
     }
 
-    /// The cap on open downstream connections (`max_connections`, or derived).
-    pub fn max_connections(&self) -> usize {
-        self.limit.max()
-    }
-
     /// The main listener's address.
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.listener.local_addr().ok()
