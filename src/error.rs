@@ -128,6 +128,9 @@ pub enum ProxyError {
     /// The upstream did not answer in time: 504.
     #[error("upstream timeout")]
     UpstreamTimeout,
+    /// The upstream already has `upstream_max_connections` connections in use: 503.
+    #[error("upstream connection limit reached")]
+    UpstreamBusy,
     /// A bug or impossible state on our side: 500.
     #[error("internal error: {0}")]
     Internal(&'static str),
@@ -166,6 +169,7 @@ impl ProxyError {
             E::SessionsUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, Internal, Level::INFO),
             E::UpstreamUnavailable(_) => (StatusCode::BAD_GATEWAY, Upstream, Level::WARN),
             E::UpstreamTimeout => (StatusCode::GATEWAY_TIMEOUT, Upstream, Level::WARN),
+            E::UpstreamBusy => (StatusCode::SERVICE_UNAVAILABLE, Upstream, Level::WARN),
             E::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, Internal, Level::WARN),
         };
         Class {
@@ -218,6 +222,10 @@ impl ProxyError {
             ProxyError::UpstreamTimeout => (
                 "Application timed out",
                 "The application behind this address did not answer in time.",
+            ),
+            ProxyError::UpstreamBusy => (
+                "Application busy",
+                "The application behind this address is handling as many requests as it may right now. Try again in a moment.",
             ),
             ProxyError::Internal(_) => (
                 "Something went wrong",
@@ -308,6 +316,8 @@ mod tests {
         let refused = ProxyError::sign_in(SignInFailure::CodeRefused, "invalid_grant");
         assert_eq!(refused.class().status, 400);
         assert_eq!(refused.class().fault, Fault::Client);
+        assert_eq!(ProxyError::UpstreamBusy.status(), 503);
+        assert_eq!(ProxyError::UpstreamBusy.class().fault, Fault::Upstream);
         assert_eq!(ProxyError::Internal("x").class().level, Level::WARN);
     }
 

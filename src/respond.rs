@@ -177,6 +177,7 @@ fn next_step(err: &ProxyError) -> &'static str {
         }
         ProxyError::UpstreamUnavailable(_)
         | ProxyError::UpstreamTimeout
+        | ProxyError::UpstreamBusy
         | ProxyError::GroupsUnverified => "<p><a href=\"\">Try again</a></p>",
         _ => "",
     }

@@ -29,6 +29,12 @@ pub struct ServerSettings {
     pub max_request_header_bytes: usize,
     /// `http2_max_concurrent_streams` (default 100) per HTTP/2 connection.
     pub http2_max_concurrent_streams: u32,
+    /// `max_connections` (ours): downstream connections open at once, on all listeners;
+    /// at the cap, accepting pauses. `None`: derived from the file-descriptor limit.
+    pub max_connections: Option<usize>,
+    /// `upstream_max_connections` (ours, default 1024 as Envoy's circuit breakers):
+    /// connections in use per upstream; beyond it a request gets 503.
+    pub upstream_max_connections: usize,
     /// `trusted_proxies`: peers whose `X-Forwarded-*`/`Forwarded` headers are believed.
     pub trusted_proxies: Vec<IpNet>,
     /// The global `set_response_headers`.
@@ -50,9 +56,13 @@ pub struct Timeouts {
     pub write: Duration,
     /// `timeout_idle` (5m): an idle keep-alive connection is closed after it.
     pub idle: Duration,
-    /// `timeout_read_header` (10s): a request head must arrive within it of the
-    /// connection opening or of the previous response.
+    /// `timeout_read_header` (10s): the TLS handshake and first request head must
+    /// arrive within it of accept, every later head within it of the previous response.
     pub read_header: Duration,
+    /// `timeout_send` (60s, ours; nginx's `send_timeout`): a client that takes none of a
+    /// response's bytes for this long is disconnected, and the upstream side of the
+    /// response dropped. 0 = off.
+    pub send: Duration,
     /// `timeout_shutdown` (30s): how long in-flight requests may finish after SIGTERM.
     pub shutdown: Duration,
     /// `default_upstream_timeout` (30s): a route's upstream timeout when it sets none.
@@ -88,6 +98,7 @@ pub fn read(f: &mut Fields<'_>) -> ServerSettings {
         write: f.duration_or("timeout_write", Duration::ZERO),
         idle: f.duration_or("timeout_idle", Duration::from_secs(300)),
         read_header: f.duration_or("timeout_read_header", Duration::from_secs(10)),
+        send: f.duration_or("timeout_send", Duration::from_secs(60)),
         shutdown: f.duration_or("timeout_shutdown", Duration::from_secs(30)),
         default_upstream: f.duration_or("default_upstream_timeout", Duration::from_secs(30)),
     };
@@ -97,6 +108,15 @@ pub fn read(f: &mut Fields<'_>) -> ServerSettings {
             .push("max_request_header_bytes", "must be at least 8192");
     }
     let http2_max_concurrent_streams = f.u64("http2_max_concurrent_streams").unwrap_or(100);
+    let max_connections = f.u64("max_connections");
+    if max_connections == Some(0) {
+        f.problems.push("max_connections", "must be at least 1");
+    }
+    let upstream_max_connections = f.u64("upstream_max_connections").unwrap_or(1024);
+    if upstream_max_connections == 0 {
+        f.problems
+            .push("upstream_max_connections", "must be at least 1");
+    }
     let trusted_proxies = read_cidrs(f);
     let response_headers = match f.string_map("set_response_headers") {
         Some(pairs) => headers::read_global(&pairs, "set_response_headers", f.problems),
@@ -120,6 +140,8 @@ pub fn read(f: &mut Fields<'_>) -> ServerSettings {
         max_request_header_bytes: usize::try_from(max_request_header_bytes).unwrap_or(usize::MAX),
         http2_max_concurrent_streams: u32::try_from(http2_max_concurrent_streams)
             .unwrap_or(u32::MAX),
+        max_connections: max_connections.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        upstream_max_connections: usize::try_from(upstream_max_connections).unwrap_or(usize::MAX),
         trusted_proxies,
         response_headers,
         log_level: log_level.unwrap_or(tracing::Level::INFO),

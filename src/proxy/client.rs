@@ -19,9 +19,13 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
+use tokio::sync::Semaphore;
+
+use super::limit::{UpstreamLimits, UpstreamPermit, admit};
 use super::pool::Http1Pool;
 use super::timed::TimedBody;
 use crate::config::route::Upstream;
+use crate::error::ProxyError;
 use crate::routes::RouteTable;
 use crate::tls::TlsError;
 use crate::tls::upstream::{UpstreamTls, build_connector, tcp_connector};
@@ -48,12 +52,28 @@ pub struct RouteClient {
     pool: Arc<Http1Pool>,
     /// Per entry of the route's `to`: its slot in `pool`, for plain-HTTP upstreams.
     slots: Vec<Option<usize>>,
+    /// Per entry of the route's `to`: its places (`upstream_max_connections`).
+    places: Vec<Arc<Semaphore>>,
 }
 
 impl RouteClient {
     /// The general (TLS, HTTP/2-capable) client.
     pub fn general(&self) -> &UpstreamClient {
         &self.general
+    }
+
+    /// A place among `upstream`'s connections (which must be one of the route's `to`
+    /// entries), or 503 when all are in use.
+    pub(crate) fn admit(
+        &self,
+        to: &[Upstream],
+        upstream: &Upstream,
+    ) -> Result<Option<UpstreamPermit>, ProxyError> {
+        let index = to.iter().position(|u| std::ptr::eq(u, upstream));
+        match index.and_then(|i| self.places.get(i)) {
+            Some(places) => admit(places).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// The HTTP/1.1 pool and slot for `upstream`, which must be one of the route's
@@ -71,7 +91,7 @@ impl RouteClient {
 
 impl UpstreamClients {
     /// Builds the clients for every route in `table`.
-    pub fn new(table: &RouteTable) -> Result<Self, TlsError> {
+    pub fn new(table: &RouteTable, limits: &UpstreamLimits) -> Result<Self, TlsError> {
         let mut shared: HashMap<(UpstreamTls, bool), Arc<UpstreamClient>> = HashMap::new();
         let mut targets: Vec<http::Uri> = Vec::new();
         let mut slot_of: HashMap<http::uri::Authority, usize> = HashMap::new();
@@ -110,7 +130,8 @@ impl UpstreamClients {
                     Some(targets.len() - 1)
                 })
                 .collect();
-            routes.push((general, slots));
+            let places = route.spec.to.iter().map(|u| limits.of(u)).collect();
+            routes.push((general, slots, places));
         }
         let pool = Arc::new(Http1Pool::new(
             tcp_connector(),
@@ -120,10 +141,11 @@ impl UpstreamClients {
         ));
         let by_route = routes
             .into_iter()
-            .map(|(general, slots)| RouteClient {
+            .map(|(general, slots, places)| RouteClient {
                 general,
                 pool: pool.clone(),
                 slots,
+                places,
             })
             .collect();
         Ok(Self { by_route })

@@ -156,7 +156,9 @@ pub(crate) async fn forward(
     );
     parts.version = Version::HTTP_11;
 
-    // 3. Send, bounded by the route timeout (time to the response head).
+    // 3. Send, bounded by the route timeout (time to the response head), if the
+    // upstream has a connection to spare (`upstream_max_connections`).
+    let mut place = client.admit(&spec.to, upstream)?;
     let body = TimedBody::new(body, Some(ctx.read_timeout), None);
     let req = Request::from_parts(parts, body);
     let send = async move {
@@ -190,7 +192,10 @@ pub(crate) async fn forward(
     }
     if upgraded && let Some(client_side) = client_upgrade {
         let upstream_side = hyper::upgrade::on(&mut response);
+        // The tunnel holds the upstream connection, and so its place.
+        let place = place.take();
         tokio::spawn(async move {
+            let _place = place;
             if let (Ok(c), Ok(u)) = (client_side.await, upstream_side.await) {
                 let (mut c, mut u) = (TokioIo::new(c), TokioIo::new(u));
                 let _ = tokio::io::copy_bidirectional(&mut c, &mut u).await;
@@ -204,7 +209,7 @@ pub(crate) async fn forward(
         parts.headers.insert(name.clone(), value.clone());
     }
     let body = TimedBody::new(
-        UpstreamBody::new(body, lease),
+        UpstreamBody::new(body, lease, place),
         Some(ctx.write_timeout),
         spec.idle_timeout,
     );

@@ -4,8 +4,10 @@ pub(crate) mod client;
 pub(crate) mod deadline;
 pub(crate) mod forward;
 pub(crate) mod headers;
+pub(crate) mod limit;
 pub(crate) mod pool;
 pub(crate) mod timed;
 
 pub(crate) use client::UpstreamClients;
 pub(crate) use forward::{ForwardContext, forward};
+pub(crate) use limit::UpstreamLimits;

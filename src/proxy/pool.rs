@@ -29,6 +29,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use tokio::time::Instant;
 use tower_service::Service;
 
+use super::limit::UpstreamPermit;
 use super::timed::TimedBody;
 use crate::body::BoxError;
 
@@ -240,16 +241,22 @@ impl Lease {
 pin_project_lite::pin_project! {
     /// An upstream response body; returns its pooled connection, if any, at its end.
     /// Dropped before its end, it drops the connection instead (hyper then closes it).
+    /// It holds the request's place among the upstream's connections until dropped.
     pub struct UpstreamBody {
         #[pin]
         inner: Incoming,
         lease: Option<Lease>,
+        place: Option<UpstreamPermit>,
     }
 }
 
 impl UpstreamBody {
     /// Wraps a response body, returning `lease` as soon as the body is complete.
-    pub(crate) fn new(inner: Incoming, lease: Option<Lease>) -> Self {
+    pub(crate) fn new(
+        inner: Incoming,
+        lease: Option<Lease>,
+        place: Option<UpstreamPermit>,
+    ) -> Self {
         let lease = match lease {
             Some(lease) if inner.is_end_stream() => {
                 lease.release();
@@ -257,7 +264,11 @@ impl UpstreamBody {
             }
             other => other,
         };
-        Self { inner, lease }
+        Self {
+            inner,
+            lease,
+            place,
+        }
     }
 }
 

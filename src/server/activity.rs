@@ -1,20 +1,24 @@
-//! What a connection's timeouts watch: traffic (for `timeout_idle`) and whether an
-//! HTTP/1.1 request head is awaited (for `timeout_read_header`).
+//! What a connection's deadlines watch: traffic (for `timeout_idle`), whether a
+//! request head is awaited (for `timeout_read_header`), whether the socket refuses the
+//! response's bytes (for `timeout_send`) and how many requests are in flight (for the
+//! forced close after a graceful shutdown).
 //!
-//! Both are plain atomics the request path updates without touching a timer; the
+//! All are plain atomics the request path updates without touching a timer; the
 //! connection task checks them from one long-lived sleep each, which it re-arms only
-//! when the sleep fires ([`Activity::idle_for`], [`Activity::head_timeout`]). A busy
-//! connection therefore costs no timer registration per request.
+//! when the sleep fires ([`Activity::idle_for`], [`Activity::head_timeout`],
+//! [`Activity::send_stalled`]). A busy connection therefore costs no timer
+//! registration per request.
 //!
-//! The head clock follows hyper's own header-read timeout, which it replaces: it runs
-//! from the moment an HTTP/1.1 connection is known (its first bytes, which are not the
-//! HTTP/2 preface) and again from the end of each response, and stops when a request
-//! head has been read (the service is called). It never runs on HTTP/2 connections or
+//! The head clock runs **from accept**: the TLS handshake, the protocol preface and the
+//! first request head all fall within one `timeout_read_header`, so a connection that
+//! sends nothing, or half an HTTP/2 preface, is closed then. On HTTP/1.1 it runs again
+//! from the end of each response and stops when a request head has been read (the
+//! service is called). It stops for good once the whole HTTP/2 preface has arrived, and
 //! after a protocol switch (101).
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -28,7 +32,7 @@ use crate::body::{BoxError, ResponseBody};
 /// The HTTP/2 client preface, which marks a connection as HTTP/2 (as hyper-util reads it).
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// `head_since_ms` when no head is awaited.
+/// `head_since_ms` when no head is awaited, `blocked_since_ms` when writes go through.
 const NOT_WAITING: u64 = u64::MAX;
 
 /// Protocol states.
@@ -44,6 +48,10 @@ pub struct Activity {
     protocol: AtomicU8,
     /// Bytes of the HTTP/2 preface matched so far, while the protocol is unknown.
     preface_seen: AtomicU8,
+    /// Since when the socket has refused to take bytes (a write returned `Pending`).
+    blocked_since_ms: AtomicU64,
+    /// Requests read and not yet answered to the end.
+    in_flight: AtomicU32,
 }
 
 impl Default for Activity {
@@ -58,9 +66,12 @@ impl Activity {
         Self {
             origin: Instant::now(),
             last_ms: AtomicU64::new(0),
-            head_since_ms: AtomicU64::new(NOT_WAITING),
+            // From accept: the handshake and the first head share one deadline.
+            head_since_ms: AtomicU64::new(0),
             protocol: AtomicU8::new(UNKNOWN),
             preface_seen: AtomicU8::new(0),
+            blocked_since_ms: AtomicU64::new(NOT_WAITING),
+            in_flight: AtomicU32::new(0),
         }
     }
 
@@ -86,8 +97,8 @@ impl Activity {
         let want = &H2_PREFACE[seen..];
         let n = want.len().min(data.len());
         if data[..n] != want[..n] {
+            // The first head is still due by the deadline that began at accept.
             self.protocol.store(HTTP1, Ordering::Relaxed);
-            self.head_since_ms.store(self.now_ms(), Ordering::Relaxed);
         } else if seen + n == H2_PREFACE.len() {
             self.protocol.store(HTTP2, Ordering::Relaxed);
         } else {
@@ -95,12 +106,30 @@ impl Activity {
         }
     }
 
-    /// A request head was read (the service is called).
-    pub fn head_received(&self, version: http::Version) {
+    /// A request head was read (the service is called): the request is in flight until
+    /// the returned guard (or the [`Served`] body it moves into) is dropped.
+    pub fn request_started(self: &Arc<Self>, version: http::Version) -> InFlight {
         if version == http::Version::HTTP_2 {
             self.protocol.store(HTTP2, Ordering::Relaxed);
         }
         self.head_since_ms.store(NOT_WAITING, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self.clone())
+    }
+
+    /// A write could not go through: the socket is full.
+    fn blocked(&self) {
+        if self.blocked_since_ms.load(Ordering::Relaxed) == NOT_WAITING {
+            self.blocked_since_ms
+                .store(self.now_ms(), Ordering::Relaxed);
+        }
+    }
+
+    /// A write went through.
+    fn unblocked(&self) {
+        if self.blocked_since_ms.load(Ordering::Relaxed) != NOT_WAITING {
+            self.blocked_since_ms.store(NOT_WAITING, Ordering::Relaxed);
+        }
     }
 
     /// A response is complete: on HTTP/1.1 the next head is awaited from now.
@@ -118,6 +147,36 @@ impl Activity {
                 return;
             }
             tokio::time::sleep_until(deadline).await;
+        }
+    }
+
+    /// Resolves once the socket has refused every byte for `limit`: the peer stopped
+    /// reading.
+    pub async fn send_stalled(&self, limit: Duration) {
+        loop {
+            let now = Instant::now();
+            // Not blocked: any block that starts later ends after `now + limit`.
+            let deadline = match self.blocked_since_ms.load(Ordering::Relaxed) {
+                NOT_WAITING => now + limit,
+                since => self.at(since) + limit,
+            };
+            if now >= deadline {
+                return;
+            }
+            tokio::time::sleep_until(deadline).await;
+        }
+    }
+
+    /// Resolves once no request is in flight and nothing has moved for `grace`: what a
+    /// connection told to shut down gracefully may take before it is closed anyway.
+    pub async fn drained(&self, grace: Duration) {
+        loop {
+            let deadline = self.at(self.last_ms.load(Ordering::Relaxed)) + grace;
+            let now = Instant::now();
+            if self.in_flight.load(Ordering::Relaxed) == 0 && now >= deadline {
+                return;
+            }
+            tokio::time::sleep_until(deadline.max(now + grace)).await;
         }
     }
 
@@ -163,6 +222,20 @@ impl<T> Tracked<T> {
     }
 }
 
+impl<T> Tracked<T> {
+    /// Records a write's outcome: progress, or a full socket.
+    fn wrote(&self, result: &Poll<std::io::Result<usize>>) {
+        match result {
+            Poll::Ready(Ok(n)) if *n > 0 => {
+                self.activity.touch();
+                self.activity.unblocked();
+            }
+            Poll::Pending => self.activity.blocked(),
+            Poll::Ready(_) => {}
+        }
+    }
+}
+
 impl<T: AsyncRead + Unpin> AsyncRead for Tracked<T> {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -191,8 +264,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Tracked<T> {
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let result = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if self.touch && matches!(result, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.touch();
+        if self.touch {
+            self.wrote(&result);
         }
         result
     }
@@ -203,8 +276,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Tracked<T> {
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
         let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if self.touch && matches!(result, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.touch();
+        if self.touch {
+            self.wrote(&result);
         }
         result
     }
@@ -222,24 +295,38 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Tracked<T> {
     }
 }
 
-/// A response body that, once hyper is done with it, starts the wait for the next
-/// request head (unless it is `None`: a protocol switch).
+/// A request in flight, from its head to the end of its response.
+pub struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A response body that, once hyper is done with it, ends its request and starts the
+/// wait for the next request head (unless `next_head` is false: a protocol switch).
 pub struct Served {
     inner: ResponseBody,
-    done: Option<Arc<Activity>>,
+    request: InFlight,
+    next_head: bool,
 }
 
 impl Served {
-    /// Wraps `inner`; `done` is told when the body is finished with.
-    pub fn new(inner: ResponseBody, done: Option<Arc<Activity>>) -> Self {
-        Self { inner, done }
+    /// Wraps `inner`, the answer to `request`.
+    pub fn new(inner: ResponseBody, request: InFlight, next_head: bool) -> Self {
+        Self {
+            inner,
+            request,
+            next_head,
+        }
     }
 }
 
 impl Drop for Served {
     fn drop(&mut self) {
-        if let Some(activity) = self.done.take() {
-            activity.response_done();
+        if self.next_head {
+            self.request.0.response_done();
         }
     }
 }

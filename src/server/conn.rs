@@ -1,18 +1,24 @@
 //! One downstream connection: TLS handshake, HTTP/1.1 or HTTP/2, limits and timeouts.
 //!
-//! Limits enforced here: the TLS handshake and every HTTP/1.1 request head must arrive
-//! within `timeout_read_header` (the connection is closed otherwise; hyper answers 431
-//! to a head larger than `max_request_header_bytes` and closes); a connection with no
-//! traffic for `timeout_idle` is closed gracefully; on shutdown every connection is
-//! told to finish its in-flight requests and close. The two timeouts are watched as
-//! described in [`super::activity`].
+//! Limits enforced here ([`drive`], on every listener): from accept, the TLS handshake,
+//! the protocol preface and the first request head must arrive within
+//! `timeout_read_header`, and every later HTTP/1.1 head within it of the previous
+//! response (the connection is closed otherwise; hyper answers 431 to a head larger
+//! than `max_request_header_bytes` and closes); a peer that takes no response bytes for
+//! `timeout_send` is cut off, which also drops the upstream side of its response; a
+//! connection with no traffic for `timeout_idle` is closed gracefully; on shutdown
+//! every connection is told to finish its in-flight requests and close, and one that
+//! stays open with nothing in flight is closed after [`SHUTDOWN_GRACE`]. The deadlines
+//! are watched as described in [`super::activity`].
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
 
 use http::{Request, StatusCode};
 use hyper::body::Incoming;
@@ -27,6 +33,10 @@ use tokio_rustls::TlsAcceptor;
 use super::activity::{Activity, Served, Tracked};
 use crate::config::server::{ServerSettings as Settings, Timeouts};
 use crate::pipeline::{self, App, Connection};
+
+/// After a graceful shutdown, how long a connection with nothing in flight may stay
+/// silent before it is closed anyway.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// The shared HTTP/1.1 + HTTP/2 connection builder.
 pub fn builder(settings: &Settings) -> auto::Builder<TokioExecutor> {
@@ -61,6 +71,8 @@ pub struct Job {
     pub done: mpsc::Sender<()>,
     /// Timeouts.
     pub timeouts: Timeouts,
+    /// Its place under `max_connections`, held until the connection closes.
+    pub slot: super::limit::Slot,
 }
 
 impl Job {
@@ -74,8 +86,13 @@ impl Job {
             }
             Some(acceptor) => {
                 let io = Tracked::new(stream, activity.clone(), true, false);
-                let handshake =
-                    tokio::time::timeout(self.timeouts.read_header, acceptor.accept(io)).await;
+                let limit = self.timeouts.read_header;
+                let handshake = if limit.is_zero() {
+                    Ok(acceptor.accept(io).await)
+                } else {
+                    // From accept, as the rest of the head deadline.
+                    tokio::time::timeout(limit, acceptor.accept(io)).await
+                };
                 match handshake {
                     Ok(Ok(tls)) => {
                         let io = Tracked::new(tls, activity.clone(), false, true);
@@ -97,71 +114,119 @@ impl Job {
         let conn_info = Connection { peer, tls };
         let seen = activity.clone();
         let service = service_fn(move |req: Request<Incoming>| {
-            seen.head_received(req.version());
-            let (app, upstreams, seen) = (app.clone(), upstreams.clone(), seen.clone());
+            let request = seen.request_started(req.version());
+            let (app, upstreams) = (app.clone(), upstreams.clone());
             async move {
                 let response = pipeline::handle(&app, &upstreams, req, conn_info).await;
                 // After a protocol switch no request head follows.
-                let done = (response.status() != StatusCode::SWITCHING_PROTOCOLS).then_some(seen);
-                Ok::<_, Infallible>(response.map(|body| Served::new(body, done)))
+                let next_head = response.status() != StatusCode::SWITCHING_PROTOCOLS;
+                Ok::<_, Infallible>(response.map(|body| Served::new(body, request, next_head)))
             }
         });
         let conn = self
             .builder
             .serve_connection_with_upgrades(TokioIo::new(io), service);
         tokio::pin!(conn);
-        let (idle, read_header) = (self.timeouts.idle, self.timeouts.read_header);
-        let mut closing = *self.stop.borrow();
-        if closing {
-            conn.as_mut().graceful_shutdown();
-        }
-        // Shutdown and the timeouts are watched with a waker of their own, so that the
-        // many wake-ups of a busy connection do not poll them again each time.
-        let mut stop = self.stop.clone();
-        let stopped = async move {
-            let _ = stop.changed().await;
-        };
-        let idle_out = async {
-            if idle.is_zero() {
-                std::future::pending::<()>().await;
-            }
-            activity.idle_for(idle).await;
-        };
-        let head_out = async {
-            if read_header.is_zero() {
-                std::future::pending::<()>().await;
-            }
-            activity.head_timeout(read_header).await;
-        };
-        tokio::pin!(stopped, idle_out, head_out);
-        let watch = Arc::new(WatchWaker::default());
-        let watch_waker = Waker::from(watch.clone());
-        let result = std::future::poll_fn(|cx| {
-            watch.register(cx.waker());
-            if watch.take() {
-                let mut wcx = Context::from_waker(&watch_waker);
-                if head_out.as_mut().poll(&mut wcx).is_ready() {
-                    // As hyper's own header timeout did: close at once.
-                    return Poll::Ready(Err(None));
-                }
-                if !closing
-                    && (stopped.as_mut().poll(&mut wcx).is_ready()
-                        || idle_out.as_mut().poll(&mut wcx).is_ready())
-                {
-                    closing = true;
-                    conn.as_mut().graceful_shutdown();
-                }
-            }
-            conn.as_mut().poll(cx).map_err(Some)
-        })
+        let ended = drive(
+            conn,
+            |c| c.graceful_shutdown(),
+            &activity,
+            &self.timeouts,
+            &self.stop,
+        )
         .await;
-        match result {
-            Ok(()) => {}
-            Err(Some(e)) => tracing::debug!(%peer, error = %e, "connection ended with an error"),
-            Err(None) => tracing::debug!(%peer, "request head timed out"),
-        }
+        log_end(peer, ended);
         drop(self.done);
     }
+}
+
+/// Why a connection was closed by us rather than by HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// No request head (or TLS handshake, or HTTP/2 preface) within `timeout_read_header`.
+    HeadTimeout,
+    /// The peer took none of the response's bytes for `timeout_send`.
+    SendStalled,
+    /// Told to shut down gracefully, it stayed open with nothing in flight.
+    Abandoned,
+}
+
+/// Logs how a connection ended.
+pub fn log_end<E: std::fmt::Display>(peer: SocketAddr, ended: Result<Result<(), E>, Cut>) {
+    match ended {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "connection ended with an error"),
+        Err(Cut::HeadTimeout) => tracing::debug!(%peer, "request head timed out"),
+        Err(Cut::SendStalled) => tracing::debug!(%peer, "client stopped reading: closed"),
+        Err(Cut::Abandoned) => tracing::debug!(%peer, "closed after the shutdown grace"),
+    }
+}
+
+/// Runs a connection to its end under its deadlines: the head deadline and a stalled
+/// send close it at once; shutdown and `timeout_idle` close it gracefully, and a
+/// connection that then stays open with nothing in flight for [`SHUTDOWN_GRACE`] (an
+/// HTTP/2 client ignoring GOAWAY's PING) is closed anyway.
+pub async fn drive<F, E>(
+    mut conn: Pin<&mut F>,
+    graceful: fn(Pin<&mut F>),
+    activity: &Activity,
+    timeouts: &Timeouts,
+    stop: &watch::Receiver<bool>,
+) -> Result<Result<(), E>, Cut>
+where
+    F: Future<Output = Result<(), E>>,
+{
+    let (idle, read_header, send) = (timeouts.idle, timeouts.read_header, timeouts.send);
+    let mut closing = *stop.borrow();
+    if closing {
+        graceful(conn.as_mut());
+    }
+    // Shutdown and the timeouts are watched with a waker of their own, so that the
+    // many wake-ups of a busy connection do not poll them again each time.
+    let mut stop = stop.clone();
+    let stopped = async move {
+        let _ = stop.changed().await;
+    };
+    let idle_out = limited(idle, activity.idle_for(idle));
+    let head_out = limited(read_header, activity.head_timeout(read_header));
+    let send_out = limited(send, activity.send_stalled(send));
+    let drained = activity.drained(SHUTDOWN_GRACE);
+    tokio::pin!(stopped, idle_out, head_out, send_out, drained);
+    let watch = Arc::new(WatchWaker::default());
+    let watch_waker = Waker::from(watch.clone());
+    std::future::poll_fn(|cx| {
+        watch.register(cx.waker());
+        if watch.take() {
+            let mut wcx = Context::from_waker(&watch_waker);
+            if head_out.as_mut().poll(&mut wcx).is_ready() {
+                // As hyper's own header timeout did: close at once.
+                return Poll::Ready(Err(Cut::HeadTimeout));
+            }
+            if send_out.as_mut().poll(&mut wcx).is_ready() {
+                return Poll::Ready(Err(Cut::SendStalled));
+            }
+            if !closing
+                && (stopped.as_mut().poll(&mut wcx).is_ready()
+                    || idle_out.as_mut().poll(&mut wcx).is_ready())
+            {
+                closing = true;
+                graceful(conn.as_mut());
+            }
+            if closing && drained.as_mut().poll(&mut wcx).is_ready() {
+                return Poll::Ready(Err(Cut::Abandoned));
+            }
+        }
+        conn.as_mut().poll(cx).map(Ok)
+    })
+    .await
+}
+
+/// `watch`, or never when `limit` is zero (off).
+async fn limited(limit: Duration, watch: impl Future<Output = ()>) {
+    if limit.is_zero() {
+        std::future::pending::<()>().await;
+    }
+    watch.await;
 }
 
 /// The waker of a connection's shutdown and idle watches: it records that they need a

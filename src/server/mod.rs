@@ -9,6 +9,7 @@
 
 pub mod activity;
 pub mod conn;
+pub mod limit;
 pub mod redirect;
 
 use std::future::Future;
@@ -20,7 +21,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 
 use crate::pipeline::App;
-use crate::proxy::UpstreamClients;
+use crate::proxy::{UpstreamClients, UpstreamLimits};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +50,7 @@ pub struct Server {
     listener: TcpListener,
     acceptor: Option<TlsAcceptor>,
     redirect: Option<TcpListener>,
+    limit: Arc<limit::ConnectionLimit>,
 }
 
 impl std::fmt::Debug for Server {
@@ -64,11 +66,21 @@ impl Server {
     /// upstream clients of `workers` workers: a worker that could not have its clients
     /// is a start-up error, never a worker that silently drops its connections.
     pub async fn bind(app: App, workers: usize) -> Result<Self, ServerError> {
+        let nofile = limit::raise_nofile();
+        let settings = &app.config.server;
+        let max = settings
+            .max_connections
+            .unwrap_or_else(|| limit::derived(nofile));
+        tracing::info!(
+            max_connections = max,
+            open_files = nofile,
+            "downstream connection limit"
+        );
+        let limits = UpstreamLimits::new(&app.table, settings.upstream_max_connections);
         let clients = (0..workers.max(1))
-            .map(|_| UpstreamClients::new(&app.table))
+            .map(|_| UpstreamClients::new(&app.table, &limits))
             .collect::<Result<Vec<_>, _>>()
             .map_err(ServerError::Upstreams)?;
-        let settings = &app.config.server;
         let acceptor = if settings.insecure {
             None
         } else {
@@ -87,6 +99,7 @@ impl Server {
             listener,
             acceptor,
             redirect,
+            limit: Arc::new(limit::ConnectionLimit::new(max)),
         })
     }
 
@@ -113,14 +126,20 @@ impl Server {
                 .listener
                 .local_addr()
                 .map_or(settings.address.port(), |a| a.port());
-            tokio::spawn(redirect::serve(listener, port, stop_rx.clone()));
+            tokio::spawn(redirect::serve(
+                listener,
+                port,
+                settings.timeouts,
+                self.limit.clone(),
+                stop_rx.clone(),
+            ));
         }
         let mut handoffs = Vec::new();
         let mut threads = Vec::new();
         let mut clients = self.clients.into_iter();
         let own = clients.next().unwrap_or_default();
         for (n, upstreams) in clients.enumerate() {
-            let (tx, rx) = mpsc::unbounded_channel::<(std::net::TcpStream, SocketAddr)>();
+            let (tx, rx) = mpsc::unbounded_channel::<Handed>();
             let (app, acceptor, stop) = (self.app.clone(), self.acceptor.clone(), stop_rx.clone());
             let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
             let spawned = std::thread::Builder::new()
@@ -148,8 +167,16 @@ impl Server {
         let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
         let builder = conn::builder(&settings);
         tokio::pin!(shutdown);
+        let errors = limit::Throttle::new(std::time::Duration::from_secs(1));
         let mut next = 0usize;
         loop {
+            // At the cap, accepting pauses here until a connection closes.
+            let slot = tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                slot = self.limit.acquire() => slot,
+            };
+            let Some(slot) = slot else { break };
             let accepted = tokio::select! {
                 biased;
                 () = &mut shutdown => break,
@@ -159,7 +186,9 @@ impl Server {
                 Ok(pair) => pair,
                 Err(e) => {
                     // Out of file descriptors and the like: back off briefly, keep serving.
-                    tracing::warn!(error = %e, "accept failed");
+                    if let Some(left_out) = errors.allow() {
+                        tracing::warn!(error = %e, left_out, "accept failed");
+                    }
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                     continue;
                 }
@@ -168,11 +197,11 @@ impl Server {
             next = (next + 1) % (handoffs.len() + 1);
             if next > 0 {
                 if let Ok(std_stream) = stream.into_std() {
-                    let _ = handoffs[next - 1].send((std_stream, peer));
+                    let _ = handoffs[next - 1].send((std_stream, peer, slot));
                 }
                 continue;
             }
-            tokio::spawn(local.job(&builder, &done_tx).run(stream, peer));
+            tokio::spawn(local.job(&builder, &done_tx, slot).run(stream, peer));
         }
         drop(self.listener);
         drop(handoffs);
@@ -191,6 +220,9 @@ impl Server {
     }
 }
 
+/// An accepted connection handed to a worker thread, with its place under the cap.
+type Handed = (std::net::TcpStream, SocketAddr, limit::Slot);
+
 /// What a worker needs to serve one connection.
 struct Local {
     app: Arc<App>,
@@ -204,6 +236,7 @@ impl Local {
         &self,
         builder: &hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
         done: &mpsc::Sender<()>,
+        slot: limit::Slot,
     ) -> conn::Job {
         conn::Job {
             app: self.app.clone(),
@@ -213,6 +246,7 @@ impl Local {
             stop: self.stop.clone(),
             done: done.clone(),
             timeouts: self.app.config.server.timeouts,
+            slot,
         }
     }
 }
@@ -222,7 +256,7 @@ impl Local {
 async fn serve_handed(
     app: Arc<App>,
     upstreams: UpstreamClients,
-    mut handed: mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>,
+    mut handed: mpsc::UnboundedReceiver<Handed>,
     acceptor: Option<TlsAcceptor>,
     stop: watch::Receiver<bool>,
 ) {
@@ -235,9 +269,9 @@ async fn serve_handed(
         stop,
     };
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
-    while let Some((stream, peer)) = handed.recv().await {
+    while let Some((stream, peer, slot)) = handed.recv().await {
         if let Ok(stream) = tokio::net::TcpStream::from_std(stream) {
-            tokio::spawn(local.job(&builder, &done_tx).run(stream, peer));
+            tokio::spawn(local.job(&builder, &done_tx, slot).run(stream, peer));
         }
     }
     drop(done_tx);

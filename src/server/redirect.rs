@@ -4,6 +4,7 @@
 //! validated `Host` and the request path, so it cannot redirect off-host.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode};
@@ -13,32 +14,63 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use super::activity::{Activity, Served, Tracked};
+use super::conn::{drive, log_end};
+use super::limit::ConnectionLimit;
 use crate::body::ResponseBody;
+use crate::config::server::Timeouts;
 use crate::respond;
 use crate::routes::normalize;
 
-/// Accepts and redirects until `stop` turns true.
-pub async fn serve(listener: TcpListener, https_port: u16, mut stop: watch::Receiver<bool>) {
+/// Accepts and redirects until `stop` turns true. Its connections keep the main
+/// listener's deadlines ([`drive`]): a connection that sends nothing is closed after
+/// `timeout_read_header`, like any other.
+pub async fn serve(
+    listener: TcpListener,
+    https_port: u16,
+    timeouts: Timeouts,
+    limit: Arc<ConnectionLimit>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    // The request-head deadline is ours (see `super::activity`), not hyper's.
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(std::time::Duration::from_secs(10));
+        .header_read_timeout(None);
     loop {
+        // Under the main listener's cap, which this listener's connections count toward.
+        let slot = tokio::select! {
+            _ = stop.changed() => return,
+            slot = limit.acquire() => slot,
+        };
+        let Some(slot) = slot else { return };
         let accepted = tokio::select! {
             _ = stop.changed() => return,
             a = listener.accept() => a,
         };
-        let Ok((stream, _)) = accepted else { continue };
+        let Ok((stream, peer)) = accepted else {
+            // Out of descriptors and the like: back off briefly (the main listener, which
+            // meets the same causes, logs them).
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            continue;
+        };
         let builder = builder.clone();
+        let stop = stop.clone();
         tokio::spawn(async move {
-            let service =
-                service_fn(
-                    move |req| async move { Ok::<_, Infallible>(redirect(&req, https_port)) },
-                );
-            let _ = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let activity = Arc::new(Activity::new());
+            let io = Tracked::new(stream, activity.clone(), true, true);
+            let seen = activity.clone();
+            let service = service_fn(move |req: Request<_>| {
+                let request = seen.request_started(req.version());
+                let response = redirect(&req, https_port);
+                async move { Ok::<_, Infallible>(response.map(|body| Served::new(body, request, true))) }
+            });
+            let conn = builder.serve_connection(TokioIo::new(io), service);
+            tokio::pin!(conn);
+            let ended = drive(conn, |c| c.graceful_shutdown(), &activity, &timeouts, &stop).await;
+            log_end(peer, ended);
+            drop(slot);
         });
     }
 }

@@ -70,6 +70,42 @@ fn env_values_are_typed_like_file_values() {
 }
 
 #[test]
+fn availability_limits_have_defaults_env_and_validation() {
+    let c = config::load_str("insecure_server: true\n", None, &MapEnv::default())
+        .unwrap()
+        .config;
+    assert_eq!(c.server.timeouts.send.as_secs(), 60);
+    assert_eq!(c.server.max_connections, None, "derived at start");
+    assert_eq!(c.server.upstream_max_connections, 1024);
+    let env = [
+        ("INSECURE_SERVER", "true"),
+        ("TIMEOUT_SEND", "0"),
+        ("MAX_CONNECTIONS", "5000"),
+        ("UPSTREAM_MAX_CONNECTIONS", "64"),
+    ];
+    let c = config::load_str("timeout_send: 5s\n", None, &MapEnv::from_pairs(env))
+        .unwrap()
+        .config;
+    assert!(
+        c.server.timeouts.send.is_zero(),
+        "0 = off, from the environment"
+    );
+    assert_eq!(c.server.max_connections, Some(5000));
+    assert_eq!(c.server.upstream_max_connections, 64);
+    let found = problems(
+        "insecure_server: true\nmax_connections: 0\nupstream_max_connections: 0\ntimeout_send: 5\n",
+        &[],
+    );
+    for key in [
+        "max_connections",
+        "upstream_max_connections",
+        "timeout_send",
+    ] {
+        assert!(found.iter().any(|p| p.contains(key)), "{key} in {found:?}");
+    }
+}
+
+#[test]
 fn defaults_follow_pomerium() {
     let c = config::load_str("insecure_server: true\n", None, &MapEnv::default())
         .unwrap()

@@ -212,3 +212,42 @@ async fn idle_connections_are_closed() {
         "closed after {waited:?}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn at_max_connections_accepting_pauses_until_one_closes() {
+    let (proxy, _up) = proxy_with("max_connections: 2\n").await;
+    let first = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    let mut second = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    second.write_all(&get("/public")).await.unwrap();
+    let mut buf = vec![0u8; 8192];
+    let n = second.read(&mut buf).await.unwrap();
+    assert_eq!(status_of(&String::from_utf8_lossy(&buf[..n])), 200);
+    // A third connection waits in the kernel's backlog: nobody answers it.
+    let mut third = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    third.write_all(&get("/public")).await.unwrap();
+    let unanswered = tokio::time::timeout(Duration::from_secs(5), third.read(&mut buf)).await;
+    assert!(unanswered.is_err(), "served beyond the cap");
+    // One closes: the third is accepted and served.
+    drop(first);
+    let n = tokio::time::timeout(Duration::from_secs(5), third.read(&mut buf))
+        .await
+        .expect("served once a place freed")
+        .unwrap();
+    assert_eq!(status_of(&String::from_utf8_lossy(&buf[..n])), 200);
+}
+
+#[tokio::test]
+async fn beyond_upstream_max_connections_requests_get_503() {
+    let (proxy, up) = proxy_with("upstream_max_connections: 1\n").await;
+    let addr = proxy.addr;
+    let held = tokio::spawn(async move { status_of(&raw(addr, &get("/__gate")).await) });
+    up.gate.arrived.notified().await;
+    let r = raw(proxy.addr, &get("/public/x")).await;
+    assert_eq!(status_of(&r), 503, "{r}");
+    assert!(r.contains("Application busy"), "{r}");
+    up.gate.release.notify_one();
+    assert_eq!(held.await.unwrap(), 200);
+    // The place is free again.
+    let r = raw(proxy.addr, &get("/public/x")).await;
+    assert_eq!(status_of(&r), 200, "{r}");
+}

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod config;
+mod deadlines;
 mod directory;
 mod e2e_oidc;
 mod forwarding;

@@ -94,3 +94,36 @@ async fn worker_threads_share_the_connections_and_drain_on_shutdown() {
         .expect("all workers stop")
         .unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_http2_client_that_ignores_the_shutdown_ping_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let up = upstream::start("a").await;
+    let mut proxy = TestProxy::start(&config_with_routes(&public_route(
+        "app.example.com",
+        &up.url(),
+        "",
+    )))
+    .await;
+    let mut s = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    // The preface and an empty SETTINGS frame; then read, and never answer anything.
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .await
+        .unwrap();
+    let mut first = [0u8; 64];
+    assert!(s.read(&mut first).await.unwrap() > 0, "server SETTINGS");
+    proxy.shutdown();
+    let started = tokio::time::Instant::now();
+    let mut sink = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(3600), s.read_to_end(&mut sink)).await;
+    assert!(closed.is_ok(), "the connection is closed after the grace");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "before timeout_shutdown: {:?}",
+        started.elapsed()
+    );
+    tokio::time::timeout(Duration::from_secs(60), &mut proxy.task)
+        .await
+        .expect("server task ends")
+        .unwrap();
+}

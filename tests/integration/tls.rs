@@ -238,3 +238,45 @@ async fn a_worker_without_upstream_clients_fails_the_start() {
         "a clear start-up error: {err}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_head_deadline_runs_from_accept_through_the_tls_handshake() {
+    use tokio::io::AsyncReadExt;
+    portcullis::install_crypto_provider();
+    let up = upstream::start("a").await;
+    let ca = Ca::new();
+    let app = ca.leaf(&["app.example.com"]);
+    let yaml = format!(
+        "certificate: {}\ncertificate_key: {}\ntimeout_read_header: 10s\nroutes:\n  - {{from: https://app.example.com, to: {u}, allow_public_unauthenticated_access: true}}\n",
+        b64(&app.cert_pem),
+        b64(&app.key_pem),
+        u = up.url(),
+    );
+    let proxy = TestProxy::start(&yaml).await;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.issuer.der().clone()).unwrap();
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    // A slow handshake, then nothing: the first head was due 10 s after accept.
+    tokio::time::sleep(std::time::Duration::from_secs(8)).await;
+    let name = rustls::pki_types::ServerName::try_from("app.example.com").unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .expect("the handshake completes within the deadline");
+    let started = tokio::time::Instant::now();
+    let mut sink = Vec::new();
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(600),
+        tls.read_to_end(&mut sink),
+    )
+    .await;
+    assert!(closed.is_ok(), "closed at the head deadline");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "closed {:?} after the handshake",
+        started.elapsed()
+    );
+}

@@ -2,7 +2,8 @@
 //!
 //! Special paths: `/__delay/<ms>` waits before answering (or forever for `/__hang`),
 //! `/__ws` accepts an upgrade and echoes bytes, `/__stream` streams three chunks,
-//! `/__cookies` sets cookies (ours and the app's), `/__hop` sends hop-by-hop headers.
+//! `/__endless` streams 64 KiB chunks until the proxy drops it (then `gate.dropped` is
+//! notified), `/__cookies` sets cookies (ours and the app's), `/__hop` sends hop-by-hop headers.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -35,6 +36,17 @@ pub(crate) struct Upstream {
 pub(crate) struct Gate {
     pub arrived: Notify,
     pub release: Notify,
+    /// An `/__endless` response was dropped: its connection to the proxy is gone.
+    pub dropped: Notify,
+}
+
+/// Notifies `gate.dropped` when the `/__endless` body it lives in is dropped.
+struct OnDrop(Arc<Gate>);
+
+impl Drop for OnDrop {
+    fn drop(&mut self) {
+        self.0.dropped.notify_one();
+    }
 }
 
 impl Upstream {
@@ -138,6 +150,14 @@ async fn handle(
             .header("connection", "upgrade")
             .body(full(""))
             .unwrap());
+    }
+    if path == "/__endless" {
+        let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
+        let chunks = futures_util::stream::unfold(OnDrop(gate.clone()), move |on_drop| {
+            let chunk = chunk.clone();
+            async move { Some((Ok::<_, std::io::Error>(Frame::data(chunk)), on_drop)) }
+        });
+        return Ok(Response::new(StreamBody::new(chunks).boxed()));
     }
     if path == "/__stream" {
         let chunks = futures_util::stream::iter(
