@@ -97,6 +97,9 @@ pub(crate) async fn forward(
     if found.identity {
         headers::strip_identity(h, ctx.claim_headers);
     }
+    if found.method_override {
+        headers::strip_method_overrides(h);
+    }
     if found.cookie {
         headers::strip_cookies(h, |n| ctx.is_our_cookie(n));
     }

@@ -11,6 +11,7 @@ mod identity;
 mod layout;
 mod limits;
 mod policy;
+mod reading;
 mod replicas;
 mod sessions;
 mod shutdown;
