@@ -10,6 +10,7 @@ mod forwarding;
 mod identity;
 mod layout;
 mod limits;
+mod logs;
 mod policy;
 mod reading;
 mod replicas;
