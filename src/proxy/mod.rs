@@ -6,6 +6,7 @@ pub(crate) mod forward;
 pub(crate) mod headers;
 pub(crate) mod pool;
 pub(crate) mod timed;
+pub(crate) mod tunnel;
 
 pub(crate) use client::UpstreamClients;
 pub(crate) use forward::{ForwardContext, forward};

@@ -96,3 +96,107 @@ async fn method_overrides_never_reach_the_upstream() {
         );
     }
 }
+
+/// A public route with WebSockets and one without.
+async fn websockets() -> (TestProxy, upstream::Upstream) {
+    let up = upstream::start("a").await;
+    let routes = [
+        public_route("ws.example.com", &up.url(), "    allow_websockets: true\n"),
+        public_route("app.example.com", &up.url(), ""),
+    ]
+    .concat();
+    (TestProxy::start(&config_with_routes(&routes)).await, up)
+}
+
+#[tokio::test]
+async fn trace_and_connect_are_405() {
+    let (proxy, _up) = websockets().await;
+    for host in ["app.example.com", "ws.example.com"] {
+        for request in [
+            format!("TRACE / HTTP/1.1\r\nHost: {host}\r\n\r\n"),
+            format!("CONNECT / HTTP/1.1\r\nHost: {host}\r\n\r\n"),
+        ] {
+            let r = raw(proxy.addr, request.as_bytes()).await;
+            assert_eq!(status_of(&r), 405, "{request}: {r}");
+        }
+        let authority_form = format!("CONNECT {host}:443 HTTP/1.1\r\nHost: {host}:443\r\n\r\n");
+        let r = raw(proxy.addr, authority_form.as_bytes()).await;
+        assert!(
+            (400..500).contains(&status_of(&r)) && !r.contains("\"upstream\""),
+            "{r}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn only_a_completed_websocket_handshake_opens_a_tunnel() {
+    let (proxy, _up) = websockets().await;
+    // A 101 for a request that asked for no upgrade.
+    for host in ["app.example.com", "ws.example.com"] {
+        let r = raw(proxy.addr, &get(host, "/__101")).await;
+        assert_eq!(status_of(&r), 502, "{r}");
+    }
+    let handshake = |path: &str| {
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: ws.example.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAccept: application/json\r\n\r\n"
+        )
+    };
+    // The wrong Sec-WebSocket-Accept, or none.
+    for path in ["/__ws_wrong", "/__101"] {
+        let r = raw(proxy.addr, handshake(path).as_bytes()).await;
+        assert_eq!(status_of(&r), 502, "{path}: {r}");
+    }
+    // The right one: the switch is relayed with its accept.
+    let mut s = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    s.write_all(handshake("/__ws").as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = s.read(&mut buf).await.unwrap();
+    let head = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
+        "{head}"
+    );
+}
+
+#[tokio::test]
+async fn an_http2_websocket_is_carried_only_where_websockets_are_allowed() {
+    use http_body_util::Empty;
+    use hyper::ext::Protocol;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (proxy, _up) = websockets().await;
+    let tcp = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http2::handshake::<_, _, Empty<bytes::Bytes>>(
+        TokioExecutor::new(),
+        TokioIo::new(tcp),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let connect = |host: &str| {
+        let mut req = http::Request::builder()
+            .method(http::Method::CONNECT)
+            .version(http::Version::HTTP_2)
+            .uri(format!("http://{host}/__ws"))
+            .header("sec-websocket-version", "13")
+            .body(Empty::new())
+            .unwrap();
+        req.extensions_mut()
+            .insert(Protocol::from_static("websocket"));
+        req
+    };
+    let refused = send.send_request(connect("app.example.com")).await.unwrap();
+    assert_eq!(refused.status(), 405);
+    let accepted = send.send_request(connect("ws.example.com")).await.unwrap();
+    assert_eq!(accepted.status(), 200);
+    assert!(accepted.headers().get("sec-websocket-accept").is_none());
+    let upgraded = hyper::upgrade::on(accepted).await.unwrap();
+    let mut io = TokioIo::new(upgraded);
+    io.write_all(b"through h2").await.unwrap();
+    let mut echoed = [0u8; 10];
+    io.read_exact(&mut echoed).await.unwrap();
+    assert_eq!(&echoed, b"through h2");
+}
