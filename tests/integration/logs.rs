@@ -69,3 +69,33 @@ async fn a_bare_query_item_is_a_value_and_is_not_logged() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn the_authorize_line_names_the_rule_and_criterion_of_a_deny() {
+    let logs = capture_logs();
+    let up = upstream::start("a").await;
+    let routes = format!(
+        "  - from: https://app.example.com\n    to: {}\n    policy:\n      allow:\n        and:\n          - http_path: {{starts_with: /public}}\n",
+        up.url()
+    );
+    let proxy = TestProxy::start(&config_with_routes(&routes)).await;
+    let r = raw(
+        proxy.addr,
+        b"GET /secret HTTP/1.1\r\nHost: app.example.com\r\nAccept: application/json\r\n\r\n",
+    )
+    .await;
+    assert!(r.starts_with("HTTP/1.1 403"), "{r}");
+    let text = logs.text();
+    let line = text
+        .lines()
+        .find(|l| l.contains("authorize") && l.contains("decision=\"deny\""))
+        .unwrap_or_else(|| panic!("no authorize line: {text}"));
+    assert!(
+        line.contains(
+            r#"denied: allow rule 1 (policy): http_path starts_with \"/public\" — another path"#
+        ) || line.contains(
+            "denied: allow rule 1 (policy): http_path starts_with \"/public\" — another path"
+        ),
+        "{line}"
+    );
+}
