@@ -192,7 +192,7 @@ pub(crate) async fn forward(
             .map_err(|_| ProxyError::UpstreamTimeout)?,
         None => send.await,
     };
-    let (mut response, mut lease) = result.map_err(ProxyError::UpstreamUnavailable)?;
+    let (mut response, mut lease) = result.map_err(send_failure)?;
 
     // 4. An accepted upgrade becomes a byte tunnel between client and upstream; a
     // switch nobody asked for, or that does not complete the handshake, is refused.
@@ -233,4 +233,38 @@ pub(crate) async fn forward(
         spec.idle_timeout,
     );
     Ok(Response::from_parts(parts, ResponseBody::stream(body)))
+}
+
+/// Why an exchange with the upstream failed. When the request body we were streaming was
+/// malformed — the client's chunked framing did not parse — it is the client's error
+/// (400), not the upstream's (502).
+fn send_failure(e: crate::body::BoxError) -> ProxyError {
+    let mut request_body_failed = false;
+    let mut malformed = false;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e.as_ref());
+    while let Some(err) = source {
+        if err
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_user)
+        {
+            request_body_failed = true;
+        }
+        if request_body_failed
+            && err.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                matches!(
+                    io.kind(),
+                    std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput
+                )
+            })
+        {
+            malformed = true;
+            break;
+        }
+        source = err.source();
+    }
+    if malformed {
+        ProxyError::BadRequest(e)
+    } else {
+        ProxyError::UpstreamUnavailable(e)
+    }
 }

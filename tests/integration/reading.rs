@@ -200,3 +200,47 @@ async fn an_http2_websocket_is_carried_only_where_websockets_are_allowed() {
     io.read_exact(&mut echoed).await.unwrap();
     assert_eq!(&echoed, b"through h2");
 }
+
+#[tokio::test]
+async fn framing_the_client_got_wrong_is_the_clients_error() {
+    let up = upstream::start("a").await;
+    let proxy = TestProxy::start(&config_with_routes(&public_route(
+        "app.example.com",
+        &up.url(),
+        "",
+    )))
+    .await;
+    let post = |extra: &str, body: &str| {
+        format!(
+            "POST /x HTTP/1.1\r\nHost: app.example.com\r\nAccept: application/json\r\nConnection: close\r\n{extra}\r\n{body}"
+        )
+    };
+    // A chunk size that is not hex.
+    let r = raw(
+        proxy.addr,
+        post("Transfer-Encoding: chunked\r\n", "zz\r\nhello\r\n0\r\n\r\n").as_bytes(),
+    )
+    .await;
+    assert_eq!(status_of(&r), 400, "{r}");
+    // A coding we do not implement.
+    let r = raw(
+        proxy.addr,
+        post("Transfer-Encoding: gzip, chunked\r\n", "0\r\n\r\n").as_bytes(),
+    )
+    .await;
+    assert_eq!(status_of(&r), 501, "{r}");
+    // An absolute-form target of another scheme.
+    let r = raw(
+        proxy.addr,
+        b"GET ftp://app.example.com/x HTTP/1.1\r\nHost: app.example.com\r\nAccept: application/json\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status_of(&r), 400, "{r}");
+    // What is right still passes.
+    let r = raw(
+        proxy.addr,
+        post("Transfer-Encoding: chunked\r\n", "5\r\nhello\r\n0\r\n\r\n").as_bytes(),
+    )
+    .await;
+    assert_eq!(status_of(&r), 200, "{r}");
+}
