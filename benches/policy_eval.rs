@@ -82,6 +82,7 @@ fn bench(c: &mut Criterion) {
     // 'static users so the inputs can be built once, outside the timed loops.
     let alice: &'static Session = Box::leak(Box::new(alice));
     let contractor: &'static Session = Box::leak(Box::new(contractor));
+    let outsider: &'static Session = Box::leak(Box::new(user("eve@elsewhere.example")));
     let scenarios = [
         (
             "allowed_all_criteria_true",
@@ -94,6 +95,13 @@ fn bench(c: &mut Criterion) {
             Outcome::Deny,
         ),
         ("anonymous_sign_in", input(None), Outcome::SignIn),
+        // No allow rule held: the reason names the first allow rule and its failing
+        // criterion, still without allocating.
+        (
+            "denied_no_allow_rule_held",
+            input(Some(outsider)),
+            Outcome::Deny,
+        ),
     ];
 
     for (name, input, want) in &scenarios {

@@ -94,6 +94,9 @@ pub enum ProxyError {
     /// An internal endpoint called with the wrong method: 405.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// A transfer coding other than `chunked` in the request: 501, as nginx answers.
+    #[error("transfer coding not implemented")]
+    NotImplemented,
     /// The route needs a signed-in user and sign-in is not configured: 401.
     #[error("sign-in is not configured")]
     SignInNotConfigured,
@@ -153,6 +156,7 @@ impl ProxyError {
             E::BadRequest(_) | E::BadForm => (StatusCode::BAD_REQUEST, Client, Level::DEBUG),
             E::NotFound => (StatusCode::NOT_FOUND, Client, Level::DEBUG),
             E::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, Client, Level::DEBUG),
+            E::NotImplemented => (StatusCode::NOT_IMPLEMENTED, Client, Level::DEBUG),
             E::SignInNotConfigured | E::Unauthenticated => {
                 (StatusCode::UNAUTHORIZED, Client, Level::DEBUG)
             }
@@ -193,6 +197,10 @@ impl ProxyError {
             ProxyError::MethodNotAllowed => (
                 "Method not allowed",
                 "This address does not accept that method.",
+            ),
+            ProxyError::NotImplemented => (
+                "Not implemented",
+                "The request uses a transfer coding this proxy does not implement.",
             ),
             ProxyError::SignInNotConfigured => (
                 "Sign-in required",

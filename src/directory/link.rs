@@ -109,6 +109,10 @@ impl Parser<'_> {
             .trim()
             .to_owned();
         self.i = end + 1;
+        // A URI-Reference never holds `<`: `<<…>` is malformed, not a link to `<…`.
+        if target.contains('<') {
+            return None;
+        }
         let mut rels = None;
         loop {
             self.skip(is_ows);
@@ -188,6 +192,56 @@ impl Parser<'_> {
 }
 
 #[cfg(test)]
+mod props {
+    //! Property tests: any header value parses without panicking; every link found has a
+    //! target without `<`/`>` and lower-case relation types without spaces; a `next`
+    //! link, when found, resolves against the request URL.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    fn value() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("<".to_owned()),
+            Just(">".to_owned()),
+            Just(";".to_owned()),
+            Just(",".to_owned()),
+            Just("\"".to_owned()),
+            Just("\\".to_owned()),
+            Just(" ".to_owned()),
+            Just("=".to_owned()),
+            Just("rel".to_owned()),
+            Just("NEXT".to_owned()),
+            Just("next".to_owned()),
+            Just("https://o.example/api?after=1".to_owned()),
+            "[ -~]{0,6}",
+        ];
+        proptest::collection::vec(piece, 0..20).prop_map(|p| p.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn links_parse_without_panicking(v in value(), other in any::<String>()) {
+            for link in parse(&v).into_iter().chain(parse(&other)) {
+                prop_assert!(!link.target.contains(['<', '>']), "{link:?}");
+                for rel in &link.rels {
+                    prop_assert!(!rel.is_empty() && !rel.contains(char::is_whitespace), "{link:?}");
+                    prop_assert_eq!(rel.to_lowercase(), rel.clone());
+                }
+            }
+            let mut headers = HeaderMap::new();
+            if let Ok(h) = http::HeaderValue::from_str(&v) {
+                headers.insert(http::header::LINK, h);
+            }
+            let base = Url::parse("https://o.example/api/v1/users/x/groups").unwrap();
+            let _ = next_link(&headers, &base);
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -196,6 +250,15 @@ mod tests {
             target: target.into(),
             rels: rels.iter().map(|r| (*r).to_owned()).collect(),
         }
+    }
+
+    #[test]
+    fn a_target_with_angle_brackets_is_malformed() {
+        assert_eq!(parse("<<>"), []);
+        assert_eq!(
+            parse("<<x>; rel=next, </b>; rel=next"),
+            [link("/b", &["next"])]
+        );
     }
 
     #[test]

@@ -166,6 +166,8 @@ async fn run<'a>(
         }
     };
     ctx.route = Some(&route.spec.name);
+    // Methods that would tunnel past the policy: TRACE, CONNECT other than a WebSocket.
+    crate::proxy::tunnel::admit(&req, route.spec.allow_websockets)?;
     // 3. load_session: only when the route's rules can depend on a user.
     let session = load_session(&app.sessions, route, req.headers()).await?;
     // 4. authorize: allow, or send the user to sign in, or a refusal.

@@ -57,7 +57,9 @@ pub enum Outcome {
 pub struct Decision {
     /// What to do.
     pub outcome: Outcome,
-    /// Why; None for a deny because no allow rule matched.
+    /// Why: the deciding rule and criterion. For a deny because no allow rule held, the
+    /// first allow rule and the criterion that failed it. None only for a deny by a
+    /// policy without allow rules.
     pub reason: Option<Reason>,
 }
 
@@ -127,13 +129,14 @@ impl CompiledPolicy {
         match self.side(&self.allow, &cx) {
             (Tri::True, reason) => decision(Outcome::Allow, reason),
             (Tri::Unknown, reason) => decision(Outcome::SignIn, reason),
-            (Tri::False, _) => decision(Outcome::Deny, None),
+            (Tri::False, reason) => decision(Outcome::Deny, reason),
         }
     }
 
-    /// The `or` of some rules: the first true one, else the first unknown one, else false.
+    /// The `or` of some rules: the first true one, else the first unknown one, else false
+    /// with the first rule and the criterion that made it false.
     fn side(&self, rules: &[u32], cx: &Cx<'_>) -> (Tri, Option<Reason>) {
-        let mut unknown = None;
+        let (mut unknown, mut failed) = (None, None);
         for &r in rules {
             let (value, node) = self.node(self.rules[r as usize].root, cx);
             let reason = Reason {
@@ -143,12 +146,13 @@ impl CompiledPolicy {
             match value {
                 Tri::True => return (Tri::True, Some(reason)),
                 Tri::Unknown if unknown.is_none() => unknown = Some(reason),
+                Tri::False if failed.is_none() => failed = Some(reason),
                 _ => {}
             }
         }
         match unknown {
             Some(_) => (Tri::Unknown, unknown),
-            None => (Tri::False, None),
+            None => (Tri::False, failed),
         }
     }
 

@@ -3,7 +3,7 @@
 //! Builds the upstream request from the canonical view (never the raw URI), applies
 //! header hygiene ([`super::headers`]) before adding anything of ours, streams both
 //! bodies without buffering, enforces the route's timeouts, and tunnels an accepted
-//! WebSocket upgrade.
+//! WebSocket upgrade (and nothing else: [`super::tunnel`]).
 
 use std::time::Duration;
 
@@ -18,6 +18,7 @@ use super::client::RouteClient;
 use super::headers;
 use super::pool::UpstreamBody;
 use super::timed::TimedBody;
+use super::tunnel::{self, Handshake};
 use crate::body::ResponseBody;
 use crate::config::route::HostHeader;
 use crate::config::template::TemplateContext;
@@ -64,7 +65,8 @@ pub(crate) async fn forward(
     ctx: &ForwardContext<'_>,
 ) -> Result<Response<ResponseBody>, ProxyError> {
     let spec = &route.spec;
-    let websocket = spec.allow_websockets && is_websocket(&req);
+    let handshake = tunnel::handshake(&req, spec.allow_websockets);
+    let websocket = handshake != Handshake::None;
     let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
 
@@ -97,6 +99,9 @@ pub(crate) async fn forward(
     if found.identity {
         headers::strip_identity(h, ctx.claim_headers);
     }
+    if found.method_override {
+        headers::strip_method_overrides(h);
+    }
     if found.cookie {
         headers::strip_cookies(h, |n| ctx.is_our_cookie(n));
     }
@@ -114,6 +119,13 @@ pub(crate) async fn forward(
     if let Ok(id) = HeaderValue::from_str(ctx.request_id) {
         h.insert(http::header::HeaderName::from_static("x-request-id"), id);
     }
+
+    // The key the upstream must answer: the client's, or ours for an HTTP/2 WebSocket.
+    let key = match handshake {
+        Handshake::None => None,
+        Handshake::Http1 => parts.headers.get(header::SEC_WEBSOCKET_KEY).cloned(),
+        Handshake::Http2 => tunnel::h2_to_h1(&mut parts),
+    };
 
     // 2. Target: the next upstream, the rewritten canonical path, the original query.
     let upstream = route.pick();
@@ -182,13 +194,19 @@ pub(crate) async fn forward(
             .map_err(|_| ProxyError::UpstreamTimeout)?,
         None => send.await,
     };
-    let (mut response, mut lease) = result.map_err(ProxyError::UpstreamUnavailable)?;
+    let (mut response, mut lease) = result.map_err(send_failure)?;
 
-    // 4. An accepted upgrade becomes a byte tunnel between client and upstream.
-    let upgraded = websocket && response.status() == StatusCode::SWITCHING_PROTOCOLS;
-    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+    // 4. An accepted upgrade becomes a byte tunnel between client and upstream; a
+    // switch nobody asked for, or that does not complete the handshake, is refused.
+    let upgraded = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+    if upgraded {
         // The connection now belongs to the tunnel (or is closed): never reuse it.
         lease = None;
+        if !tunnel::switch_accepted(response.headers(), key.as_ref()) {
+            return Err(ProxyError::UpstreamUnavailable(
+                "the upstream switched protocols without completing a WebSocket handshake".into(),
+            ));
+        }
     }
     if upgraded && let Some(client_side) = client_upgrade {
         let upstream_side = hyper::upgrade::on(&mut response);
@@ -204,7 +222,13 @@ pub(crate) async fn forward(
     }
 
     let (mut parts, body) = response.into_parts();
-    headers::clean_response(&mut parts.headers, upgraded, |n| ctx.is_our_cookie(n));
+    let h1_upgraded = upgraded && handshake == Handshake::Http1;
+    headers::clean_response(&mut parts.headers, h1_upgraded, |n| ctx.is_our_cookie(n));
+    if upgraded && handshake == Handshake::Http2 {
+        // RFC 8441: an HTTP/2 WebSocket is accepted with 200 and no handshake headers.
+        parts.status = StatusCode::OK;
+        parts.headers.remove(header::SEC_WEBSOCKET_ACCEPT);
+    }
     for (name, value) in &spec.set_response_headers {
         parts.headers.insert(name.clone(), value.clone());
     }
@@ -216,17 +240,36 @@ pub(crate) async fn forward(
     Ok(Response::from_parts(parts, ResponseBody::stream(body)))
 }
 
-/// An HTTP/1.1 WebSocket handshake: `Upgrade: websocket` with `Connection: upgrade`.
-fn is_websocket<B>(req: &Request<B>) -> bool {
-    let has_token = |name: header::HeaderName, token: &str| {
-        req.headers()
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case(token))
-    };
-    req.version() == Version::HTTP_11
-        && has_token(header::UPGRADE, "websocket")
-        && has_token(header::CONNECTION, "upgrade")
+/// Why an exchange with the upstream failed. When the request body we were streaming was
+/// malformed — the client's chunked framing did not parse — it is the client's error
+/// (400), not the upstream's (502).
+fn send_failure(e: crate::body::BoxError) -> ProxyError {
+    let mut request_body_failed = false;
+    let mut malformed = false;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e.as_ref());
+    while let Some(err) = source {
+        if err
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_user)
+        {
+            request_body_failed = true;
+        }
+        if request_body_failed
+            && err.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                matches!(
+                    io.kind(),
+                    std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput
+                )
+            })
+        {
+            malformed = true;
+            break;
+        }
+        source = err.source();
+    }
+    if malformed {
+        ProxyError::BadRequest(e)
+    } else {
+        ProxyError::UpstreamUnavailable(e)
+    }
 }

@@ -3,7 +3,8 @@
 //! Order matters and is fixed here: first everything the client may not decide is
 //! removed — hop-by-hop headers, every name the client lists in `Connection`, every
 //! spelling of our identity headers (`X-Pomerium-*`, any case, `_` for `-`), and
-//! forwarded headers from untrusted peers — and only then are our own headers added.
+//! forwarded headers from untrusted peers, method overrides (`X-HTTP-Method-Override`
+//! and its kin: the policy decided on the real method) — and only then are our own headers added.
 //! A client can therefore never smuggle an identity or make us drop one of ours.
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -64,6 +65,14 @@ const FORWARDED: [&str; 6] = [
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// Headers that ask the upstream to act as if the request had another method. The
+/// policy decided on the real method, so none of them may reach the upstream.
+const METHOD_OVERRIDES: [&str; 3] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
 
 /// The header name prefix reserved for identity we assert.
 const IDENTITY_PREFIX: &str = "x-pomerium-";
@@ -156,6 +165,8 @@ pub(crate) struct Found {
     pub forwarded: bool,
     /// `Cookie`.
     pub cookie: bool,
+    /// A method override (`X-HTTP-Method-Override`, `X-HTTP-Method`, `X-Method-Override`).
+    pub method_override: bool,
 }
 
 /// Surveys `headers` for [`strip_hop_by_hop`], [`strip_identity`] (with `extra`),
@@ -167,14 +178,28 @@ pub(crate) fn survey(headers: &HeaderMap, extra: &[HeaderName]) -> Found {
         if s.contains('_') {
             found.identity = true;
             found.forwarded = true;
+            found.method_override = true;
             continue;
         }
         found.hop_by_hop |= hop_by_hop_index(s).is_some();
         found.identity |= s.starts_with(IDENTITY_PREFIX) || extra.iter().any(|e| e == name);
         found.forwarded |= FORWARDED.contains(&s);
         found.cookie |= name == header::COOKIE;
+        found.method_override |= METHOD_OVERRIDES.contains(&s);
     }
     found
+}
+
+/// Removes every method override, in any spelling (`_` for `-` included).
+pub(crate) fn strip_method_overrides(headers: &mut HeaderMap) {
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| METHOD_OVERRIDES.contains(&folded(name).as_ref()))
+        .cloned()
+        .collect();
+    for name in doomed {
+        headers.remove(name);
+    }
 }
 
 /// Sets `X-Forwarded-For/-Proto/-Host`. Client-sent forwarded headers (any spelling)

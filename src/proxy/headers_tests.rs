@@ -131,3 +131,22 @@ fn the_survey_finds_what_each_step_removes() {
         "underscore spellings are always looked at"
     );
 }
+
+#[test]
+fn method_overrides_go_in_every_spelling() {
+    let mut h = map(&[
+        ("x-http-method-override", "DELETE"),
+        ("X-HTTP-Method", "PUT"),
+        ("x-method-override", "PATCH"),
+        ("X_HTTP_Method_Override", "DELETE"),
+        ("x-http-method-overrides", "kept"),
+    ]);
+    let found = survey(&h, &[]);
+    assert!(found.method_override);
+    strip_method_overrides(&mut h);
+    assert_eq!(
+        h.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
+        ["x-http-method-overrides"]
+    );
+    assert!(!survey(&map(&[("accept", "*/*")]), &[]).method_override);
+}

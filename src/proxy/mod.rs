@@ -7,6 +7,7 @@ pub(crate) mod headers;
 pub(crate) mod limit;
 pub(crate) mod pool;
 pub(crate) mod timed;
+pub(crate) mod tunnel;
 
 pub(crate) use client::UpstreamClients;
 pub(crate) use forward::{ForwardContext, forward};

@@ -12,3 +12,6 @@ pub mod table;
 
 pub use request::{RequestError, RequestView};
 pub use table::{Route, RouteTable};
+
+#[cfg(test)]
+mod props;

@@ -2,8 +2,11 @@
 //!
 //! One set of rules, applied once: percent-encodings of unreserved characters are decoded
 //! and the rest upper-cased, dot-segments are resolved, repeated slashes merged. An
-//! encoded slash (`%2F`), a backslash (raw or `%5C`), NUL and a raw `#` are refused: they
-//! are the classic ways to make a router and an upstream disagree about a path.
+//! encoded slash (`%2F`), a backslash (raw or `%5C`), NUL, a raw `#`, an encoded `#` or
+//! `?` (`%23`, `%3F`), a `.`/`..` (or empty) segment carrying `;` parameters (`..;`,
+//! which Tomcat and Spring read as `..`) and a path whose percent-decoding is not UTF-8
+//! (overlong `%C0%AE`) are refused: they are the classic ways to make a router and an
+//! upstream disagree about a path.
 
 use std::borrow::Cow;
 
@@ -22,6 +25,15 @@ pub enum NormalizeError {
     /// A raw `#` in the request target.
     #[error("fragment (#) in the request target")]
     Fragment,
+    /// `%23` or `%3F`: a decoding upstream would cut the path there.
+    #[error("encoded # or ? in the path")]
+    EncodedDelimiter,
+    /// A segment `.`, `..` or empty, with `;` parameters (`/..;/`).
+    #[error("dot-segment with ; parameters in the path")]
+    DotSegmentParameters,
+    /// The percent-decoded path is not UTF-8 (e.g. an overlong `%C0%AE`).
+    #[error("the decoded path is not UTF-8")]
+    InvalidUtf8,
     /// A `%` not followed by two hex digits.
     #[error("malformed percent-encoding in the path")]
     BadPercent,
@@ -48,7 +60,7 @@ pub fn path(raw: &str) -> Result<Cow<'_, str>, NormalizeError> {
             0 => return Err(NormalizeError::Nul),
             b'%' => needs_work = true,
             b'/' if bytes.get(i + 1) == Some(&b'/') => needs_work = true,
-            b'.' if bytes[i - 1] == b'/' => needs_work = true,
+            b'.' | b';' if bytes[i - 1] == b'/' => needs_work = true,
             _ => {}
         }
     }
@@ -56,7 +68,7 @@ pub fn path(raw: &str) -> Result<Cow<'_, str>, NormalizeError> {
         return Ok(Cow::Borrowed(raw));
     }
     let decoded = decode_unreserved(raw)?;
-    Ok(Cow::Owned(remove_dot_segments(&decoded)))
+    Ok(Cow::Owned(remove_dot_segments(&decoded)?))
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -73,6 +85,7 @@ fn hex(b: u8) -> Option<u8> {
 fn decode_unreserved(raw: &str) -> Result<String, NormalizeError> {
     let bytes = raw.as_bytes();
     let mut out = String::with_capacity(raw.len());
+    let mut high = false;
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] != b'%' {
@@ -93,10 +106,12 @@ fn decode_unreserved(raw: &str) -> Result<String, NormalizeError> {
             b'/' => return Err(NormalizeError::EncodedSlash),
             b'\\' => return Err(NormalizeError::Backslash),
             0 => return Err(NormalizeError::Nul),
+            b'#' | b'?' => return Err(NormalizeError::EncodedDelimiter),
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
                 out.push(c as char)
             }
             _ => {
+                high |= c >= 0x80;
                 out.push('%');
                 out.push(char::from(b"0123456789ABCDEF"[usize::from(h)]));
                 out.push(char::from(b"0123456789ABCDEF"[usize::from(l)]));
@@ -104,17 +119,52 @@ fn decode_unreserved(raw: &str) -> Result<String, NormalizeError> {
         }
         i += 3;
     }
+    if high && !decodes_to_utf8(&out) {
+        return Err(NormalizeError::InvalidUtf8);
+    }
     Ok(out)
 }
 
+/// Whether `encoded` (valid `%XX` escapes only) decodes to UTF-8. Only paths with an
+/// encoded non-ASCII byte get here.
+fn decodes_to_utf8(encoded: &str) -> bool {
+    let bytes = encoded.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escape = (
+            bytes.get(i + 1).and_then(|b| hex(*b)),
+            bytes.get(i + 2).and_then(|b| hex(*b)),
+        );
+        match (bytes[i], escape) {
+            (b'%', (Some(h), Some(l))) => {
+                decoded.push(h * 16 + l);
+                i += 3;
+            }
+            (b, _) => {
+                decoded.push(b);
+                i += 1;
+            }
+        }
+    }
+    std::str::from_utf8(&decoded).is_ok()
+}
+
 /// RFC 3986 §5.2.4 dot-segment removal, also merging empty segments (`//`).
-/// A trailing `/` (or a trailing `.`/`..` segment) leaves a trailing slash.
-fn remove_dot_segments(path: &str) -> String {
+/// A trailing `/` (or a trailing `.`/`..` segment) leaves a trailing slash. A `.`, `..`
+/// or empty segment with `;` parameters is refused: servlet containers drop the
+/// parameters and would resolve what we kept as a name.
+fn remove_dot_segments(path: &str) -> Result<String, NormalizeError> {
     let mut segments: Vec<&str> = Vec::new();
     let parts: Vec<&str> = path.split('/').skip(1).collect();
     let mut trailing_slash = false;
     for (i, seg) in parts.iter().enumerate() {
         let last = i + 1 == parts.len();
+        if let Some((name, _)) = seg.split_once(';')
+            && matches!(name, "" | "." | "..")
+        {
+            return Err(NormalizeError::DotSegmentParameters);
+        }
         match *seg {
             "." => trailing_slash = last,
             ".." => {
@@ -136,7 +186,7 @@ fn remove_dot_segments(path: &str) -> String {
     if trailing_slash || out.is_empty() {
         out.push('/');
     }
-    out
+    Ok(out)
 }
 
 /// Splits and normalises an authority (`Host` header or absolute-form target):
@@ -210,6 +260,9 @@ mod tests {
             ("/a/b/.", "/a/b/"),
             ("/", "/"),
             ("/caf%C3%A9", "/caf%C3%A9"),
+            ("/app;jsessionid=1/x", "/app;jsessionid=1/x"),
+            ("/a/b;v=1/../c", "/a/c"),
+            ("/a/..%3B/b", "/a/..%3B/b"),
         ];
         for (raw, want) in cases {
             assert_eq!(path(raw).unwrap(), want, "{raw}");
@@ -227,6 +280,19 @@ mod tests {
             ("/a#b", NormalizeError::Fragment),
             ("/a%zz", NormalizeError::BadPercent),
             ("/a%2", NormalizeError::BadPercent),
+            ("/public/..;/secret", NormalizeError::DotSegmentParameters),
+            (
+                "/pol/open/..;x=1/secret",
+                NormalizeError::DotSegmentParameters,
+            ),
+            ("/a/.;/b", NormalizeError::DotSegmentParameters),
+            ("/a/%2e%2e;/b", NormalizeError::DotSegmentParameters),
+            ("/;x/secret", NormalizeError::DotSegmentParameters),
+            ("/foo/secret%23/bar", NormalizeError::EncodedDelimiter),
+            ("/foo/secret%3f/bar", NormalizeError::EncodedDelimiter),
+            ("/%C0%AE%C0%AE/secret", NormalizeError::InvalidUtf8),
+            ("/a%FF", NormalizeError::InvalidUtf8),
+            ("/a%C3", NormalizeError::InvalidUtf8),
             ("a", NormalizeError::NotAbsolute),
             ("*", NormalizeError::NotAbsolute),
         ];

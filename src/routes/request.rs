@@ -74,11 +74,20 @@ pub enum RequestError {
     /// Several `Host` headers.
     #[error("more than one Host header")]
     DuplicateHost,
+    /// An absolute-form target whose scheme is neither `http` nor `https`.
+    #[error("request target with a scheme other than http or https")]
+    BadScheme,
+    /// A `Transfer-Encoding` with a coding other than `chunked` (a 501, not a 400).
+    #[error("transfer coding other than chunked")]
+    UnsupportedCoding,
 }
 
 impl From<RequestError> for ProxyError {
     fn from(e: RequestError) -> Self {
-        ProxyError::BadRequest(Box::new(e))
+        match e {
+            RequestError::UnsupportedCoding => ProxyError::NotImplemented,
+            e => ProxyError::BadRequest(Box::new(e)),
+        }
     }
 }
 
@@ -90,6 +99,15 @@ pub fn view<B>(
     trusted: &[IpNet],
 ) -> Result<RequestView, RequestError> {
     let uri = req.uri();
+    if uri
+        .scheme_str()
+        .is_some_and(|s| !s.eq_ignore_ascii_case("http") && !s.eq_ignore_ascii_case("https"))
+    {
+        return Err(RequestError::BadScheme);
+    }
+    if !only_chunked(req.headers()) {
+        return Err(RequestError::UnsupportedCoding);
+    }
     let authority = match uri.authority() {
         Some(a) => a.as_str(),
         None => single_host(req.headers())?,
@@ -112,6 +130,18 @@ pub fn view<B>(
         peer,
         client_ip,
         peer_trusted,
+    })
+}
+
+/// Whether every `Transfer-Encoding` coding is `chunked` (or there is none). The HTTP/1.1
+/// parser already refuses a coding list that does not end in `chunked`; `gzip, chunked`
+/// reaches us, and we implement no coding but `chunked`.
+fn only_chunked(headers: &HeaderMap) -> bool {
+    headers.get_all(header::TRANSFER_ENCODING).iter().all(|v| {
+        v.to_str().is_ok_and(|v| {
+            v.split(',')
+                .all(|c| c.trim().eq_ignore_ascii_case("chunked"))
+        })
     })
 }
 
@@ -173,6 +203,28 @@ mod tests {
             (v.host.as_str(), v.path.as_str()),
             ("real.example.com", "/y")
         );
+    }
+
+    #[test]
+    fn only_http_schemes_and_the_chunked_coding() {
+        let req = Request::get("ftp://app.example.com/x").body(()).unwrap();
+        assert_eq!(
+            view(&req, false, peer("10.0.0.1"), &[]).unwrap_err(),
+            RequestError::BadScheme
+        );
+        let req = Request::post("/x")
+            .header("host", "a")
+            .header("transfer-encoding", "gzip, chunked")
+            .body(())
+            .unwrap();
+        let err = view(&req, false, peer("10.0.0.1"), &[]).unwrap_err();
+        assert_eq!(err, RequestError::UnsupportedCoding);
+        assert_eq!(ProxyError::from(err).status().as_u16(), 501);
+        let req = Request::post("HTTPS://a/x")
+            .header("transfer-encoding", "Chunked")
+            .body(())
+            .unwrap();
+        assert!(view(&req, true, peer("10.0.0.1"), &[]).is_ok());
     }
 
     #[test]

@@ -236,6 +236,25 @@ fn explain_shows_route_decision_and_reason() {
         "00u1",
     ]);
     assert!(out.contains("decision: deny"), "no email, no domain: {out}");
+    let (_, out) = portcullis(&[
+        "policy",
+        "explain",
+        "-c",
+        c,
+        "--url",
+        "https://app.example.com/admin/x",
+        "--email",
+        "a@example.com",
+        "--groups",
+        "staff",
+    ]);
+    assert!(
+        out.contains("decision: deny")
+            && out.contains(
+                "allow rule 1 (policy_files[0] engineering.yaml): groups has \"engineering\" — not a member"
+            ),
+        "a deny names the rule and criterion: {out}"
+    );
 }
 
 #[test]

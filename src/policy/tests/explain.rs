@@ -116,7 +116,10 @@ fn explain_decision_reads_as_a_sentence() {
         user: Some(bob()),
         ..Case::standard()
     };
-    assert_eq!(say(other), "denied: no allow rule matched");
+    assert_eq!(
+        say(other),
+        "denied: allow rule 1 (policy): email is \"alice@example.com\" — the user's email does not match"
+    );
     let anon = Case {
         user: None,
         ..Case::standard()
@@ -137,5 +140,44 @@ fn explain_decision_reads_as_a_sentence() {
     assert_eq!(
         foreign.explain(d.reason.unwrap()),
         "allow rule 1 (policy): accept"
+    );
+}
+
+#[test]
+fn every_deny_names_the_rule_and_the_criterion() {
+    let bob = || Case {
+        user: Some(bob()),
+        ..Case::standard()
+    };
+    let say = |yaml: &str, case: Case| {
+        let p = ppl(yaml);
+        p.explain_decision(&case.decide(&p))
+    };
+    assert_eq!(
+        say("allow: {and: [groups: {has: admins}]}", bob()),
+        "denied: allow rule 1 (policy): groups has \"admins\" — not a member"
+    );
+    assert_eq!(
+        say(
+            "allow: {and: [domain: example.com, http_method: {in: [GET]}]}",
+            Case {
+                method: http::Method::POST,
+                ..Case::standard()
+            }
+        ),
+        "denied: allow rule 1 (policy): http_method in [\"GET\"] — another method"
+    );
+    assert_eq!(
+        say(
+            "- allow: {or: [groups: admins, user: root]}\n- allow: {and: [http_path: /x]}",
+            bob()
+        ),
+        "denied: allow rule 1 (policy): any of [groups has \"admins\", user is \"root\"] — \
+         none of them held; 1 other allow rule did not hold either"
+    );
+    assert_eq!(
+        CompiledPolicy::compile(&Access::default())
+            .explain_decision(&bob().decide(&CompiledPolicy::compile(&Access::default()))),
+        "denied: the policy has no allow rule"
     );
 }

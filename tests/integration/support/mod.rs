@@ -250,6 +250,7 @@ pub(crate) fn capture_logs() -> Logs {
         let subscriber = tracing_subscriber::fmt()
             .with_max_level(tracing::Level::DEBUG)
             .with_ansi(false)
+            .fmt_fields(portcullis::telemetry::EscapedFields)
             .with_writer(|| ThreadWriter)
             .finish();
         let _ = tracing::subscriber::set_global_default(subscriber);

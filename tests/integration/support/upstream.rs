@@ -1,9 +1,11 @@
 //! An echo upstream: answers every request with a JSON description of what it received.
 //!
 //! Special paths: `/__delay/<ms>` waits before answering (or forever for `/__hang`),
-//! `/__ws` accepts an upgrade and echoes bytes, `/__stream` streams three chunks,
-//! `/__endless` streams 64 KiB chunks until the proxy drops it (then `gate.dropped` is
-//! notified), `/__cookies` sets cookies (ours and the app's), `/__hop` sends hop-by-hop headers.
+//! `/__ws` accepts an upgrade and echoes bytes (`/__ws_wrong` with a wrong
+//! `Sec-WebSocket-Accept`, `/__101` switches for any request), `/__stream` streams three
+//! chunks, `/__endless` streams 64 KiB chunks until the proxy drops it (then
+//! `gate.dropped` is notified), `/__cookies` sets cookies (ours and the app's), `/__hop`
+//! sends hop-by-hop headers.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -106,6 +108,15 @@ pub(crate) async fn start_tls(name: &'static str, config: Arc<rustls::ServerConf
     Upstream { addr, gate }
 }
 
+/// RFC 6455 §4.2.2: base64 of SHA-1 of the key and the protocol's GUID.
+pub(crate) fn websocket_accept(key: &[u8]) -> String {
+    use base64::Engine as _;
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY);
+    ctx.update(key);
+    ctx.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+    base64::engine::general_purpose::STANDARD.encode(ctx.finish())
+}
+
 fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into())
         .map_err(|never| match never {})
@@ -131,7 +142,27 @@ async fn handle(
     {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
-    if path == "/__ws" && req.headers().contains_key("upgrade") {
+    if path == "/__101" {
+        // A switch nobody asked for (and no handshake answer).
+        return Ok(Response::builder()
+            .status(StatusCode::SWITCHING_PROTOCOLS)
+            .header("upgrade", "websocket")
+            .header("connection", "upgrade")
+            .body(full(""))
+            .unwrap());
+    }
+    if (path == "/__ws" || path == "/__ws_wrong") && req.headers().contains_key("upgrade") {
+        let key = req
+            .headers()
+            .get("sec-websocket-key")
+            .map(|k| k.as_bytes().to_vec())
+            .unwrap_or_default();
+        let key = if path == "/__ws_wrong" {
+            b"another key".to_vec()
+        } else {
+            key
+        };
+        let accept = websocket_accept(&key);
         let on_upgrade = hyper::upgrade::on(&mut req);
         tokio::spawn(async move {
             if let Ok(upgraded) = on_upgrade.await {
@@ -148,6 +179,7 @@ async fn handle(
             .status(StatusCode::SWITCHING_PROTOCOLS)
             .header("upgrade", "websocket")
             .header("connection", "upgrade")
+            .header("sec-websocket-accept", accept)
             .body(full(""))
             .unwrap());
     }

@@ -13,6 +13,7 @@ mod compile;
 mod errors;
 mod groups;
 mod http;
+mod props;
 mod structure;
 mod users;
 
