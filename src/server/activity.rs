@@ -1,7 +1,8 @@
 //! What a connection's deadlines watch: traffic (for `timeout_idle`), whether a
-//! request head is awaited (for `timeout_read_header`), whether the socket refuses the
-//! response's bytes (for `timeout_send`) and how many requests are in flight (for the
-//! forced close after a graceful shutdown).
+//! request head is awaited (for `timeout_read_header`), whether the response's bytes
+//! are refused — by the socket, or by HTTP/2 flow control for one stream — (for
+//! `timeout_send`) and how many requests are in flight (for the forced close after a
+//! graceful shutdown).
 //!
 //! All are plain atomics the request path updates without touching a timer; the
 //! connection task checks them from one long-lived sleep each, which it re-arms only
@@ -17,8 +18,8 @@
 //! after a protocol switch (101).
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -52,6 +53,11 @@ pub struct Activity {
     blocked_since_ms: AtomicU64,
     /// Requests read and not yet answered to the end.
     in_flight: AtomicU32,
+    /// When each response frame that the protocol has not come back for yet was handed
+    /// over (ms). HTTP/2 stops asking a stream's body for more while the client grants
+    /// that stream no window, even though the socket keeps moving: this is how such a
+    /// stall shows. One entry per response at most, so as short as the streams.
+    untaken: Mutex<Vec<u64>>,
 }
 
 impl Default for Activity {
@@ -72,6 +78,7 @@ impl Activity {
             preface_seen: AtomicU8::new(0),
             blocked_since_ms: AtomicU64::new(NOT_WAITING),
             in_flight: AtomicU32::new(0),
+            untaken: Mutex::new(Vec::new()),
         }
     }
 
@@ -132,6 +139,31 @@ impl Activity {
         }
     }
 
+    /// A response frame was handed to the protocol; returns when, for
+    /// [`Activity::frame_taken`].
+    fn frame_handed(&self) -> u64 {
+        let now = self.now_ms();
+        self.untaken
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(now);
+        now
+    }
+
+    /// The protocol came back for the next frame of the response handed one at `at`.
+    fn frame_taken(&self, at: u64) {
+        let mut untaken = self.untaken.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(i) = untaken.iter().position(|&t| t == at) {
+            untaken.swap_remove(i);
+        }
+    }
+
+    /// Since when the oldest frame still waits to be taken.
+    fn oldest_untaken(&self) -> Option<u64> {
+        let untaken = self.untaken.lock().unwrap_or_else(PoisonError::into_inner);
+        untaken.iter().copied().min()
+    }
+
     /// A response is complete: on HTTP/1.1 the next head is awaited from now.
     fn response_done(&self) {
         if self.protocol.load(Ordering::Relaxed) == HTTP1 {
@@ -150,13 +182,19 @@ impl Activity {
         }
     }
 
-    /// Resolves once the socket has refused every byte for `limit`: the peer stopped
-    /// reading.
+    /// Resolves once the socket has refused every byte for `limit`, or a response has
+    /// waited that long for the protocol to take its next frame (HTTP/2 flow control
+    /// withheld): the peer stopped reading.
     pub async fn send_stalled(&self, limit: Duration) {
         loop {
             let now = Instant::now();
+            let blocked = self.blocked_since_ms.load(Ordering::Relaxed);
+            let since = match self.oldest_untaken() {
+                Some(untaken) => untaken.min(blocked),
+                None => blocked,
+            };
             // Not blocked: any block that starts later ends after `now + limit`.
-            let deadline = match self.blocked_since_ms.load(Ordering::Relaxed) {
+            let deadline = match since {
                 NOT_WAITING => now + limit,
                 since => self.at(since) + limit,
             };
@@ -310,6 +348,8 @@ pub struct Served {
     inner: ResponseBody,
     request: InFlight,
     next_head: bool,
+    /// When the last frame was handed over, until the protocol asks for the next.
+    handed: Option<u64>,
 }
 
 impl Served {
@@ -319,12 +359,16 @@ impl Served {
             inner,
             request,
             next_head,
+            handed: None,
         }
     }
 }
 
 impl Drop for Served {
     fn drop(&mut self) {
+        if let Some(at) = self.handed.take() {
+            self.request.0.frame_taken(at);
+        }
         if self.next_head {
             self.request.0.response_done();
         }
@@ -336,10 +380,20 @@ impl Body for Served {
     type Error = BoxError;
 
     fn poll_frame(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
+        let this = self.get_mut();
+        if let Some(at) = this.handed.take() {
+            this.request.0.frame_taken(at);
+        }
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        // A frame with more to come: the protocol should come back for the next one
+        // as soon as the client takes this one.
+        if matches!(polled, Poll::Ready(Some(Ok(_)))) && !this.inner.is_end_stream() {
+            this.handed = Some(this.request.0.frame_handed());
+        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {

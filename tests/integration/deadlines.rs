@@ -123,3 +123,63 @@ async fn a_client_that_stops_reading_loses_both_connections() {
     .await;
     assert!(ended.is_ok(), "the downstream connection was closed");
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_http2_stream_starved_of_window_loses_both_connections() {
+    use http_body_util::{BodyExt, Empty};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let (proxy, up) = proxy_with("timeout_send: 20s\n").await;
+    let tcp = TcpStream::connect(proxy.addr).await.unwrap();
+    // The stream window is the minimum: once 64 KiB of the endless body are in, the
+    // client grants no more for that stream, while the connection keeps moving.
+    let (mut sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .initial_stream_window_size(65_535)
+        .initial_connection_window_size(8 * 1024 * 1024)
+        .handshake::<_, Empty<bytes::Bytes>>(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    let driver = tokio::spawn(conn);
+    let get = |path: &str| {
+        http::Request::get(format!("http://app.example.com{path}"))
+            .body(Empty::new())
+            .unwrap()
+    };
+    let endless = sender.send_request(get("/__endless")).await.unwrap();
+    assert_eq!(endless.status(), 200);
+    let stalled = Instant::now();
+    // The client keeps talking on the same connection, so its socket is never full.
+    let dropped = up.gate.dropped.notified();
+    tokio::pin!(dropped);
+    let mut answered = 0;
+    loop {
+        tokio::select! {
+            () = &mut dropped => break,
+            () = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+        assert!(
+            stalled.elapsed() < Duration::from_secs(600),
+            "never cut off"
+        );
+        match sender.send_request(get("/healthz")).await {
+            Ok(r) => {
+                let _ = r.into_body().collect().await;
+                answered += 1;
+            }
+            Err(_) => break,
+        }
+    }
+    tokio::time::timeout(Duration::from_secs(60), dropped)
+        .await
+        .expect("the upstream response was dropped");
+    assert!(
+        stalled.elapsed() >= Duration::from_secs(20),
+        "not before timeout_send: {:?}",
+        stalled.elapsed()
+    );
+    assert!(
+        answered >= 5,
+        "the connection kept moving meanwhile ({answered})"
+    );
+    drop(endless);
+    let _ = tokio::time::timeout(Duration::from_secs(60), driver).await;
+}
