@@ -3,7 +3,8 @@
 Also runs the upstream the proxy forwards to: `/endless` streams 64 KiB chunks until
 the proxy hangs up. Usage (benches/flood.sh starts the proxy and runs this):
     python3 benches/flood.py PROXY_PORT PROXY_PID UPSTREAM_PORT
-Knobs (environment): IDLE=6000 SLOW=300 PHASE=12 (seconds per phase).
+Knobs (environment): IDLE=6000 SLOW=300 PHASE=12 (seconds per phase) CALLBACKS=10 (per
+client, four clients).
 """
 
 import asyncio
@@ -15,6 +16,7 @@ HOST = "127.0.0.1"
 IDLE = int(os.environ.get("IDLE", "6000"))
 SLOW = int(os.environ.get("SLOW", "300"))
 PHASE = float(os.environ.get("PHASE", "12"))
+CALLBACKS = int(os.environ.get("CALLBACKS", "10"))
 REQ = b"GET %s HTTP/1.1\r\nHost: app.example.com\r\n\r\n"
 upstream_gone = []
 
@@ -78,7 +80,7 @@ async def watch(port, pid, stop, samples, label):
     r, w = await asyncio.open_connection(HOST, port)
     while not stop.is_set():
         ms = await healthz(r, w)
-        samples.append((label, fds(pid), ms))
+        samples.append((time.monotonic(), fds(pid), ms))
         if ms is None:  # reconnect (the idle deadline may have closed it)
             w.close()
             try:
@@ -162,6 +164,40 @@ async def slow_reader(port):
     return upstream_gone[0] - started if upstream_gone else None
 
 
+async def callback_flood(port):
+    """Four clients each send CALLBACKS sign-in callbacks whose query holds 12,000
+    distinct parameter names (56 KB, under the 64 KiB head limit). Returns the statuses
+    and the slowest answer in ms."""
+    query = "&".join(f"{i:x}" for i in range(12000)).encode()
+    request = b"GET /oauth2/callback?" + query + b" HTTP/1.1\r\nHost: app.example.com\r\n\r\n"
+    statuses, slowest = {}, 0.0
+
+    async def one():
+        nonlocal slowest
+        r, w = await asyncio.open_connection(HOST, port)
+        try:
+            for _ in range(CALLBACKS):
+                started = time.monotonic()
+                w.write(request)
+                await w.drain()
+                head = await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), 30)
+                status = int(head.split(b" ")[1])
+                length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                await r.readexactly(length)
+                slowest = max(slowest, (time.monotonic() - started) * 1000)
+                statuses[status] = statuses.get(status, 0) + 1
+                if b"connection: close" in head.lower():
+                    w.close()
+                    r, w = await asyncio.open_connection(HOST, port)
+        except (ConnectionError, OSError, asyncio.TimeoutError, asyncio.IncompleteReadError):
+            statuses["error"] = statuses.get("error", 0) + 1
+        finally:
+            w.close()
+
+    await asyncio.gather(*(one() for _ in range(4)))
+    return statuses, slowest
+
+
 async def flood(port, pid):
     stop = asyncio.Event()
     samples = []
@@ -180,6 +216,13 @@ async def flood(port, pid):
     gone = await slow_reader(port)
     print("slow reader: upstream side closed "
           + ("never (within the bound)" if gone is None else f"{gone:.1f} s after it stopped reading"),
+          flush=True)
+    started = time.monotonic()
+    statuses, slowest = await callback_flood(port)
+    during = [ms for t, _, ms in samples if t >= started and ms is not None]
+    print(f"callback flood: 4 clients x {CALLBACKS} callbacks of 12,000 names: statuses "
+          f"{statuses}, slowest {slowest:.0f} ms; /healthz meanwhile: "
+          + (f"{len(during)} answered, max {max(during):.0f} ms" if during else "no sample"),
           flush=True)
     stop.set()
     await watcher
