@@ -243,6 +243,14 @@ async fn a_group_change_applies_within_the_interval_and_on_demand() {
     // The user's own "refresh my groups" button applies a change at once.
     o.okta
         .set_groups("00u-alice", &[("00g-eng", "engineering")]);
+    let csrf = refresh_csrf(&o, &b).await;
+    assert_eq!(refresh_groups(&o, &b, &csrf).await.status(), 302);
+    assert_eq!(b.get_json(&eng(&o)).await.status(), 200);
+    assert_eq!(refresh_groups(&o, &b, "x").await.status(), 403);
+}
+
+/// The CSRF token of the user page's "Refresh my groups" form.
+async fn refresh_csrf(o: &Org, b: &Browser) -> String {
     let page = b
         .get_html(&o.w.url("other.example.com", "/.pomerium/"))
         .await
@@ -250,31 +258,24 @@ async fn a_group_change_applies_within_the_interval_and_on_demand() {
         .await
         .unwrap();
     assert!(page.contains("Refresh my groups"));
-    let csrf = page
-        .split("refresh_groups\"><input type=\"hidden\" name=\"csrf\" value=\"")
+    page.split("refresh_groups\"><input type=\"hidden\" name=\"csrf\" value=\"")
         .nth(1)
         .unwrap()
         .split('"')
         .next()
         .unwrap()
-        .to_owned();
-    let r = b
-        .client
+        .to_owned()
+}
+
+/// Presses "Refresh my groups" with `csrf`, as a browser.
+async fn refresh_groups(o: &Org, b: &Browser, csrf: &str) -> reqwest::Response {
+    b.client
         .post(o.w.url("other.example.com", "/.pomerium/refresh_groups"))
+        .header("accept", "text/html")
         .form(&[("csrf", csrf)])
         .send()
         .await
-        .unwrap();
-    assert_eq!(r.status(), 302);
-    assert_eq!(b.get_json(&eng(&o)).await.status(), 200);
-    let forged = b
-        .client
-        .post(o.w.url("other.example.com", "/.pomerium/refresh_groups"))
-        .form(&[("csrf", "x")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(forged.status(), 403);
+        .unwrap()
 }
 
 /// Lets background refreshes run without moving the paused clock.
@@ -294,34 +295,15 @@ async fn refresh_my_groups_is_throttled_per_session() {
     o.okta
         .set_groups("00u-alice", &[("00g-eng", "engineering")]);
     let b = signed_in(&o, "00u-alice").await;
-    let page = b
-        .get_html(&o.w.url("other.example.com", "/.pomerium/"))
-        .await
-        .text()
-        .await
-        .unwrap();
-    let csrf = page
-        .split("refresh_groups\"><input type=\"hidden\" name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
-    let post = || {
-        b.client
-            .post(o.w.url("other.example.com", "/.pomerium/refresh_groups"))
-            .header("accept", "text/html")
-            .form(&[("csrf", csrf.clone())])
-            .send()
-    };
+    let csrf = refresh_csrf(&o, &b).await;
+    let post = || refresh_groups(&o, &b, &csrf);
     let before = o.okta.requests();
-    assert_eq!(post().await.unwrap().status(), 302, "the first one reads");
+    assert_eq!(post().await.status(), 302, "the first one reads");
     let after_first = o.okta.requests();
     assert!(after_first > before);
     // 200 more within the window: none reaches the directory, and each says so.
     for _ in 0..200 {
-        let r = post().await.unwrap();
+        let r = post().await;
         assert_eq!(r.status(), 429);
         assert_eq!(r.headers()["retry-after"], "10");
         assert!(r.text().await.unwrap().contains("moments ago"));
@@ -329,26 +311,6 @@ async fn refresh_my_groups_is_throttled_per_session() {
     assert_eq!(o.okta.requests(), after_first, "no directory call");
     // The window is per session: another session of the same user may refresh.
     let other = signed_in(&o, "00u-alice").await;
-    let page = other
-        .get_html(&o.w.url("other.example.com", "/.pomerium/"))
-        .await
-        .text()
-        .await
-        .unwrap();
-    let csrf = page
-        .split("refresh_groups\"><input type=\"hidden\" name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
-    let r = other
-        .client
-        .post(o.w.url("other.example.com", "/.pomerium/refresh_groups"))
-        .form(&[("csrf", csrf)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 302);
+    let csrf = refresh_csrf(&o, &other).await;
+    assert_eq!(refresh_groups(&o, &other, &csrf).await.status(), 302);
 }
