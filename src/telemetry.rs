@@ -176,16 +176,25 @@ impl std::fmt::Debug for RequestId {
     }
 }
 
-/// An error and its causes on one line (`client error (Connect): tcp connect error: …`).
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
+/// An error and its causes on one line (`client error (Connect): tcp connect error: …`),
+/// formatted only when a log line is actually written.
+pub fn error_chain(err: &dyn std::error::Error) -> ErrorChain<'_> {
+    ErrorChain(err)
+}
+
+/// See [`error_chain`].
+pub struct ErrorChain<'a>(&'a dyn std::error::Error);
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
     }
-    text
 }
 
 /// `?a&b`: the query's parameter names without their values. An item without `=` is a
